@@ -1,0 +1,65 @@
+//! The demo workspace: a few made-up deals and their mail, shipped inside
+//! the binary, so a new user sees a working timeline before configuring
+//! anything. Loaded once, into an empty database only.
+
+use dealthread_mail::ReadOptions;
+
+use crate::entities::EntitiesFile;
+use crate::error::Result;
+use crate::ingest::{self, RawMessage};
+use crate::store::{Store, messages};
+
+const ENTITIES: &str = include_str!("../demo/entities.json");
+
+const MESSAGES: &[(&str, &[u8])] = &[
+    ("01-quote.eml", include_bytes!("../demo/01-quote.eml")),
+    ("02-reply-gmail.eml", include_bytes!("../demo/02-reply-gmail.eml")),
+    ("03-po-attached.eml", include_bytes!("../demo/03-po-attached.eml")),
+    ("04-pilot-proposal.eml", include_bytes!("../demo/04-pilot-proposal.eml")),
+    ("05-auto-reply.eml", include_bytes!("../demo/05-auto-reply.eml")),
+    ("06-reply-outlook.eml", include_bytes!("../demo/06-reply-outlook.eml")),
+    ("07-signed-apple.eml", include_bytes!("../demo/07-signed-apple.eml")),
+];
+
+/// Loads the demo into `store` if it holds no messages and no deals yet.
+/// Returns whether it did.
+pub fn load_if_empty(store: &mut Store) -> Result<bool> {
+    let deals: i64 = store.conn().query_row("SELECT count(*) FROM deals", [], |r| r.get(0))?;
+    if messages::count(store.conn())? > 0 || deals > 0 {
+        return Ok(false);
+    }
+    let now = ingest::unix_now();
+    EntitiesFile::parse(ENTITIES, "demo entities")?.store_deals(store.conn(), now)?;
+    let batch: Vec<RawMessage> = MESSAGES
+        .iter()
+        .map(|(name, bytes)| RawMessage {
+            bytes: bytes.to_vec(),
+            source: "demo".into(),
+            locator: (*name).into(),
+        })
+        .collect();
+    ingest::ingest_batch(store, &batch, &ReadOptions::default(), now)?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{deals, messages};
+
+    #[test]
+    fn the_demo_loads_once_with_every_message_on_its_deal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(&dir.path().join("demo.db")).expect("open");
+        assert!(load_if_empty(&mut store).expect("load"));
+        assert!(!load_if_empty(&mut store).expect("second load"), "must not load twice");
+        let listed = deals::list(store.conn()).expect("deals");
+        assert_eq!(listed.len(), 3);
+        let total: i64 = listed.iter().map(|d| d.message_count).sum();
+        assert_eq!(total, MESSAGES.len() as i64, "every demo message is on a deal");
+        let timeline = messages::timeline(store.conn(), "D-1001").expect("timeline");
+        let subjects: Vec<_> = timeline.iter().map(|m| m.subject.clone().unwrap_or_default()).collect();
+        assert_eq!(subjects[0], "Renewal quote for 250 seats", "oldest first: {subjects:?}");
+        assert!(timeline.iter().all(|m| m.parse_error.is_none()));
+    }
+}

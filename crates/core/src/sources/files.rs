@@ -1,0 +1,209 @@
+//! Files the rep drops in: single `.eml` messages, mbox files and maildir
+//! folders (including Maildir++ subfolders).
+
+use std::fs;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use dealthread_mail::ReadOptions;
+use mail_parser::mailbox::mbox::MessageIterator as MboxIterator;
+
+use crate::error::{CoreError, Result};
+use crate::ingest::{self, Outcome, RawMessage};
+use crate::store::Store;
+
+/// Messages per transaction: large enough to amortise the commit, small
+/// enough that an interrupted import redoes little.
+const BATCH: usize = 256;
+
+/// One input the user named, once classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Message(PathBuf),
+    Mbox(PathBuf),
+    Maildir(PathBuf),
+}
+
+/// What an import did, for the CLI and the app to report.
+#[derive(Debug, Default, Clone)]
+pub struct ImportReport {
+    pub new: usize,
+    pub duplicates: usize,
+    /// Inputs kept as unreadable messages: (locator, error).
+    pub unreadable: Vec<(String, String)>,
+    /// Inputs that could not be read at all: one line each, naming the input.
+    pub failed: Vec<String>,
+}
+
+/// Progress after each batch: messages done so far.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub done: usize,
+}
+
+/// Classifies each path; paths that do not exist are reported, not fatal.
+pub fn discover(paths: &[PathBuf]) -> (Vec<Input>, Vec<String>) {
+    let mut inputs = Vec::new();
+    let mut failed = Vec::new();
+    for path in paths {
+        match fs::metadata(path) {
+            Err(e) => failed.push(format!("{}: {}", path.display(), describe_io(&e))),
+            Ok(meta) if meta.is_dir() => discover_dir(path, &mut inputs, &mut failed),
+            Ok(_) => inputs.push(classify_file(path)),
+        }
+    }
+    (inputs, failed)
+}
+
+fn describe_io(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => error.to_string(),
+    }
+}
+
+fn is_maildir(dir: &Path) -> bool {
+    dir.join("cur").is_dir() && dir.join("new").is_dir()
+}
+
+fn discover_dir(dir: &Path, inputs: &mut Vec<Input>, failed: &mut Vec<String>) {
+    if is_maildir(dir) {
+        inputs.push(Input::Maildir(dir.to_path_buf()));
+    }
+    let mut entries = match fs::read_dir(dir) {
+        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect::<Vec<_>>(),
+        Err(e) => {
+            failed.push(format!("{}: {}", dir.display(), describe_io(&e)));
+            return;
+        }
+    };
+    entries.sort();
+    for path in entries {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if path.is_dir() {
+            // Maildir++ keeps subfolders as `.Name` maildirs; other hidden
+            // folders, and a maildir's own cur/new/tmp, are not inputs.
+            if is_maildir(dir) && matches!(name.as_str(), "cur" | "new" | "tmp") {
+                continue;
+            }
+            if name.starts_with('.') && !is_maildir(&path) {
+                continue;
+            }
+            discover_dir(&path, inputs, failed);
+        } else if !name.starts_with('.') && !is_maildir(dir) {
+            inputs.push(classify_file(&path));
+        }
+    }
+}
+
+/// An mbox starts with a `From ` separator line; anything else is taken as
+/// one message (and reported if it is not one).
+fn classify_file(path: &Path) -> Input {
+    use std::io::Read;
+    let mut head = [0u8; 5];
+    let is_mbox = fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .map(|_| &head == b"From ")
+        .unwrap_or(false);
+    if is_mbox { Input::Mbox(path.to_path_buf()) } else { Input::Message(path.to_path_buf()) }
+}
+
+/// Imports every input into the store, reporting progress after each batch.
+/// A bad input is reported and skipped; the rest of the batch goes on.
+pub fn import(
+    store: &mut Store,
+    paths: &[PathBuf],
+    options: &ReadOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<ImportReport> {
+    let (inputs, failed) = discover(paths);
+    let mut report = ImportReport { failed, ..ImportReport::default() };
+    let mut batch: Vec<RawMessage> = Vec::with_capacity(BATCH);
+    let mut done = 0usize;
+    let mut flush = |store: &mut Store, batch: &mut Vec<RawMessage>, report: &mut ImportReport| -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let outcomes = ingest::ingest_batch(store, batch, options, ingest::unix_now())?;
+        for (message, outcome) in batch.iter().zip(outcomes) {
+            match outcome {
+                Outcome::New { .. } => report.new += 1,
+                Outcome::Duplicate { .. } => report.duplicates += 1,
+                Outcome::Unreadable { error, .. } => {
+                    report.unreadable.push((message.locator.clone(), error))
+                }
+            }
+        }
+        done += batch.len();
+        batch.clear();
+        progress(Progress { done });
+        Ok(())
+    };
+
+    for input in &inputs {
+        let read = for_each_message(input, &mut |message| {
+            batch.push(message);
+            if batch.len() >= BATCH {
+                flush(store, &mut batch, &mut report)?;
+            }
+            Ok(())
+        });
+        if let Err(error) = read {
+            match error {
+                // Store failures (disk full, database) stop the import.
+                CoreError::Io { .. } | CoreError::InvalidInput(_) => {
+                    report.failed.push(error.to_string())
+                }
+                other => return Err(other),
+            }
+        }
+    }
+    flush(store, &mut batch, &mut report)?;
+    Ok(report)
+}
+
+/// Reads the messages of one input in order.
+pub fn for_each_message(
+    input: &Input,
+    each: &mut dyn FnMut(RawMessage) -> Result<()>,
+) -> Result<()> {
+    match input {
+        Input::Message(path) => {
+            let bytes = fs::read(path).map_err(|e| CoreError::io(path, e))?;
+            each(RawMessage { bytes, source: "file".into(), locator: path.display().to_string() })
+        }
+        Input::Mbox(path) => {
+            let file = fs::File::open(path).map_err(|e| CoreError::io(path, e))?;
+            for (index, message) in MboxIterator::new(BufReader::new(file)).enumerate() {
+                let message = message.map_err(|e| CoreError::io(path, e))?;
+                each(RawMessage {
+                    bytes: message.unwrap_contents(),
+                    source: "file".into(),
+                    locator: format!("{}#{}", path.display(), index + 1),
+                })?;
+            }
+            Ok(())
+        }
+        Input::Maildir(dir) => {
+            for sub in ["cur", "new"] {
+                let folder = dir.join(sub);
+                let mut files: Vec<PathBuf> = fs::read_dir(&folder)
+                    .map_err(|e| CoreError::io(&folder, e))?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.is_file())
+                    .collect();
+                files.sort();
+                for path in files {
+                    let bytes = fs::read(&path).map_err(|e| CoreError::io(&path, e))?;
+                    each(RawMessage {
+                        bytes,
+                        source: "file".into(),
+                        locator: path.display().to_string(),
+                    })?;
+                }
+            }
+            Ok(())
+        }
+    }
+}

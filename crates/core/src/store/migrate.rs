@@ -1,0 +1,58 @@
+//! Forward-only schema migrations, embedded in the binary.
+//!
+//! Each migration is an SQL file applied in its own transaction together
+//! with the bump of `user_version`, so a crash leaves the database at the
+//! old version or the new one, never between. A database whose version is
+//! newer than this binary knows is refused, never altered.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::APPLICATION_ID;
+use crate::error::{CoreError, Result};
+
+/// In order; the version after applying `MIGRATIONS[i]` is `i + 1`.
+const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("migrations/0001_init.sql"))];
+
+pub fn latest_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+pub fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current > latest_version() {
+        return Err(CoreError::DatabaseTooNew {
+            path: path.into(),
+            found: current,
+            supported: latest_version(),
+        });
+    }
+    for (index, (name, sql)) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = index as i64 + 1;
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql).map_err(|e| {
+            CoreError::Corrupt(format!("migration {name} failed on {}: {e}", path.display()))
+        })?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_from_a_newer_dealthread_is_refused_untouched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("new.db");
+        let mut conn = Connection::open(&path).expect("open");
+        apply(&mut conn, &path).expect("migrate");
+        conn.pragma_update(None, "user_version", latest_version() + 1).expect("bump");
+        let error = apply(&mut conn, &path).err().expect("must refuse");
+        assert!(matches!(error, CoreError::DatabaseTooNew { .. }), "{error}");
+    }
+}

@@ -1,0 +1,151 @@
+//! The local store: one SQLite database (WAL, foreign keys on) plus the raw
+//! MIME files beside it. The single source of truth for the app and the CLI.
+//!
+//! Queries live in one module per table or aggregate: [`messages`], [`deals`].
+
+pub mod deals;
+pub mod messages;
+mod migrate;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::error::{CoreError, Result};
+use crate::rawstore::RawStore;
+
+/// Written into the database header so we can tell our file from any other
+/// SQLite database ("DTHD").
+pub const APPLICATION_ID: i64 = 0x4454_4844;
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    raw: RawStore,
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path`, applying pending
+    /// migrations. Refuses, untouched, a file that is not a Dealthread
+    /// database or one written by a newer Dealthread.
+    pub fn open(path: &Path) -> Result<Store> {
+        check_header(path)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| CoreError::io(dir, e))?;
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        check_application_id(&conn, path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        migrate::apply(&mut conn, path)?;
+        let raw = RawStore::new(raw_dir_for(path));
+        Ok(Store { conn, path: path.to_path_buf(), raw })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn raw(&self) -> &RawStore {
+        &self.raw
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
+/// `dealthread.db` keeps its raw MIME in `dealthread.raw/` beside it.
+fn raw_dir_for(db: &Path) -> PathBuf {
+    let stem = db.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    db.with_file_name(format!("{stem}.raw"))
+}
+
+/// A non-empty file that does not start with SQLite's magic is never opened:
+/// SQLite would report "file is not a database" at best.
+fn check_header(path: &Path) -> Result<()> {
+    use std::io::Read;
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(CoreError::io(path, e)),
+    };
+    if path.is_dir() {
+        return Err(CoreError::NotOurDatabase {
+            path: path.into(),
+            reason: "is a directory, not a database file".into(),
+        });
+    }
+    let mut magic = [0u8; 16];
+    let read = file.read(&mut magic).map_err(|e| CoreError::io(path, e))?;
+    if read == 0 {
+        return Ok(()); // an empty file: SQLite initialises it
+    }
+    if read < 16 || &magic != b"SQLite format 3\0" {
+        return Err(CoreError::NotOurDatabase {
+            path: path.into(),
+            reason: "is not a SQLite database (corrupt, or another kind of file); it was left untouched".into(),
+        });
+    }
+    Ok(())
+}
+
+fn check_application_id(conn: &Connection, path: &Path) -> Result<()> {
+    let app_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+    let tables: i64 =
+        conn.query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table'", [], |r| r.get(0))?;
+    if app_id == APPLICATION_ID || (app_id == 0 && tables == 0) {
+        return Ok(());
+    }
+    Err(CoreError::NotOurDatabase {
+        path: path.into(),
+        reason: "is a SQLite database of another application; it was left untouched".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_a_file_that_is_not_a_database_and_leaves_it_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("notes.db");
+        std::fs::write(&path, b"these are my notes, not a database").expect("write");
+        let error = Store::open(&path).err().expect("must refuse");
+        assert!(matches!(error, CoreError::NotOurDatabase { .. }), "{error}");
+        assert_eq!(std::fs::read(&path).expect("read"), b"these are my notes, not a database");
+    }
+
+    #[test]
+    fn refuses_another_applications_sqlite_database() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("other.db");
+        let other = Connection::open(&path).expect("create");
+        other.execute_batch("CREATE TABLE recipes (name TEXT);").expect("schema");
+        drop(other);
+        let error = Store::open(&path).err().expect("must refuse");
+        assert!(error.to_string().contains("another application"), "{error}");
+    }
+
+    #[test]
+    fn reopening_keeps_the_schema_version() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("d.db");
+        drop(Store::open(&path).expect("first open"));
+        let store = Store::open(&path).expect("second open");
+        let version: i64 =
+            store.conn().pragma_query_value(None, "user_version", |r| r.get(0)).expect("version");
+        assert_eq!(version, migrate::latest_version());
+    }
+}

@@ -1,0 +1,63 @@
+//! `dealthread-mail`: understanding one message.
+//!
+//! Bytes in, values out. Nothing in this crate touches a file, a socket, a
+//! database or the clock: callers pass in whatever time or configuration a
+//! stage needs. That keeps every stage testable with pinned inputs and lets the
+//! engine (`dealthread-core`) decide where IO happens.
+//!
+//! The stages follow the flow in DESIGN.md: [`parse`] turns raw MIME into the
+//! parts we care about, [`classify`] tells normal mail from auto-replies,
+//! bounces and list traffic, [`reply`] separates the new text from quoted
+//! history, [`sanitize`] makes HTML safe to render, and [`identity`] derives
+//! the content hash and dedupe key. [`read_message`] runs them all and returns
+//! the normalized [`Document`].
+
+pub mod auth;
+pub mod classify;
+pub mod document;
+pub mod error;
+pub mod identity;
+pub mod parse;
+pub mod reply;
+pub mod sanitize;
+
+pub use document::Document;
+pub use error::{MailError, Result};
+
+/// Settings that change how a message is read. They come from the user's
+/// configuration; the defaults suit a team that has not configured anything.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// `authserv-id`s (RFC 8601 §2.5) whose Authentication-Results headers we
+    /// trust: those stamped by the team's own inbound server. Results from any
+    /// other id are kept but marked untrusted.
+    pub trusted_authserv_ids: Vec<String>,
+}
+
+/// Reads one raw message into its normalized document.
+///
+/// Fails only when the bytes are not an email message at all (empty, binary,
+/// no header fields); damaged but recognisable mail yields a document whose
+/// `parse_warnings` say what was wrong.
+pub fn read_message(raw: &[u8], options: &ReadOptions) -> Result<Document> {
+    let parsed = parse::parse(raw)?;
+    let classification = classify::classify(&parsed);
+    let bounce = classify::bounce_report(&parsed);
+    let auth = auth::read_authentication_results(&parsed.headers, &options.trusted_authserv_ids);
+    let latest_reply = reply::latest_reply(parsed.text.as_deref(), parsed.html.as_deref());
+    let sanitized = parsed.html.as_deref().map(sanitize::sanitize_html);
+    let content_hash = identity::content_hash(&parsed);
+    let dedupe_key = identity::dedupe_key(parsed.message_id.as_deref(), &content_hash);
+    Ok(document::assemble(
+        parsed,
+        document::Derived {
+            classification,
+            bounce,
+            auth,
+            latest_reply,
+            sanitized,
+            content_hash,
+            dedupe_key,
+        },
+    ))
+}

@@ -1,0 +1,308 @@
+//! Raw MIME to the parts the rest of the pipeline reads, via mail-parser.
+//!
+//! mail-parser is tolerant by design (it reads what it can of damaged mail);
+//! this module adds the two things it leaves to us: deciding whether bytes
+//! are a message at all, and recording what looked wrong as warnings.
+
+use std::collections::BTreeMap;
+
+use mail_parser::{Address, HeaderValue, MessageParser, MessagePart, MimeHeaders, PartType};
+use sha2::{Digest, Sha256};
+
+use crate::document::{Attachment, Envelope, Mailbox};
+use crate::error::{MailError, Result};
+
+/// A message taken apart: the inputs of every later stage.
+#[derive(Debug, Clone, Default)]
+pub struct Parsed {
+    pub envelope: Envelope,
+    pub headers: BTreeMap<String, Vec<String>>,
+    pub text: Option<String>,
+    pub html: Option<String>,
+    pub attachments: Vec<Attachment>,
+    pub message_id: Option<String>,
+    pub in_reply_to: Option<String>,
+    pub references: Vec<String>,
+    pub subject: Option<String>,
+    pub date: Option<String>,
+    pub from: Option<Mailbox>,
+    pub to: Vec<Mailbox>,
+    pub cc: Vec<Mailbox>,
+    pub reply_to: Vec<Mailbox>,
+    pub list_id: Option<String>,
+    /// `type/subtype` of the top-level part, lower-cased.
+    pub content_type: Option<String>,
+    /// The `report-type` parameter of a multipart/report (RFC 6522).
+    pub report_type: Option<String>,
+    /// The body of a message/delivery-status part (RFC 3464), if any.
+    pub delivery_status: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+impl Parsed {
+    /// Every value of a header, by case-insensitive name.
+    pub fn header_values(&self, name: &str) -> &[String] {
+        self.headers.get(&name.to_ascii_lowercase()).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// The first value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.header_values(name).first().map(String::as_str)
+    }
+}
+
+/// Parses raw MIME. See [`crate::read_message`] for what counts as failure.
+pub fn parse(raw: &[u8]) -> Result<Parsed> {
+    check_looks_like_message(raw)?;
+    let message = MessageParser::default()
+        .parse(raw)
+        .ok_or_else(|| MailError::NotAMessage("no header fields could be read".into()))?;
+    if message.headers().is_empty() {
+        return Err(MailError::NotAMessage("no header fields could be read".into()));
+    }
+
+    let mut parsed = Parsed { headers: collect_headers(&message), ..Parsed::default() };
+    let mut warnings = Vec::new();
+
+    parsed.envelope = Envelope {
+        mail_from: message.return_address().map(|a| a.trim().to_string()).filter(|a| !a.is_empty()),
+        rcpt_to: envelope_recipients(&parsed.headers),
+    };
+    parsed.message_id = message.message_id().map(str::to_string).filter(|id| !id.is_empty());
+    parsed.in_reply_to = message_ids(message.in_reply_to()).into_iter().next();
+    parsed.references = message_ids(message.references());
+    parsed.subject = message.subject().map(|s| clean_text(s, &mut warnings, "subject"));
+    parsed.date = match message.date() {
+        Some(date) if date.is_valid() => Some(date.to_rfc3339()),
+        Some(_) => {
+            warnings.push("the Date header is not a valid date".into());
+            None
+        }
+        None => None,
+    };
+    parsed.from = message.from().and_then(|a| mailboxes(a).into_iter().next());
+    parsed.to = message.to().map(mailboxes).unwrap_or_default();
+    parsed.cc = message.cc().map(mailboxes).unwrap_or_default();
+    parsed.reply_to = message.reply_to().map(mailboxes).unwrap_or_default();
+    parsed.list_id = parsed.header("list-id").and_then(list_id);
+
+    let root = message.root_part();
+    if let Some(ct) = root.content_type() {
+        parsed.content_type = Some(full_type(ct.ctype(), ct.subtype()));
+        parsed.report_type = ct.attribute("report-type").map(str::to_ascii_lowercase);
+    }
+
+    let texts: Vec<&str> = message
+        .text_bodies()
+        .filter_map(|part| match &part.body {
+            PartType::Text(text) => Some(text.as_ref()),
+            _ => None,
+        })
+        .collect();
+    let htmls: Vec<&str> = message
+        .html_bodies()
+        .filter_map(|part| match &part.body {
+            PartType::Html(html) => Some(html.as_ref()),
+            _ => None,
+        })
+        .collect();
+    parsed.html = (!htmls.is_empty()).then(|| clean_text(&htmls.join("\n"), &mut warnings, "HTML body"));
+    parsed.text = if !texts.is_empty() {
+        Some(clean_text(&texts.join("\n"), &mut warnings, "text body"))
+    } else if parsed.html.is_some() {
+        // Only HTML was sent: derive the text a mail client would show.
+        message.body_text(0).map(|t| clean_text(&t, &mut warnings, "text body"))
+    } else {
+        None
+    };
+
+    for (index, part) in message.parts.iter().enumerate() {
+        if part.is_encoding_problem {
+            warnings.push(format!("part {index}: content could not be fully decoded"));
+        }
+        if let Some(ct) = part.content_type()
+            && full_type(ct.ctype(), ct.subtype()) == "message/delivery-status"
+        {
+            parsed.delivery_status = Some(String::from_utf8_lossy(part.contents()).into_owned());
+        }
+    }
+    parsed.attachments = message.attachments().map(attachment).collect();
+    parsed.warnings = warnings;
+    Ok(parsed)
+}
+
+/// Rejects input that is clearly not RFC 5322: empty, whitespace, binary, or
+/// not starting with a header field. An mbox `From ` line is allowed.
+fn check_looks_like_message(raw: &[u8]) -> Result<()> {
+    if raw.is_empty() {
+        return Err(MailError::Empty);
+    }
+    let start = raw.iter().position(|b| !b.is_ascii_whitespace()).ok_or_else(|| {
+        MailError::NotAMessage("the input holds only white space".into())
+    })?;
+    let head = &raw[start..raw.len().min(start + 4096)];
+    let mut lines = head.split(|&b| b == b'\n');
+    let mut first = lines.next().unwrap_or_default();
+    if first.starts_with(b"From ") {
+        first = lines.next().unwrap_or_default();
+    }
+    let header_end = head.windows(2).position(|w| w == b"\n\n").unwrap_or(head.len());
+    if head[..header_end].contains(&0) {
+        return Err(MailError::NotAMessage("binary data (NUL bytes) where the header should be".into()));
+    }
+    if !is_header_field_line(first) {
+        return Err(MailError::NotAMessage(
+            "the first line is not a header field (binary data or not MIME)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `field-name ":"` per RFC 5322 §3.6.8: printable US-ASCII except colon.
+fn is_header_field_line(line: &[u8]) -> bool {
+    let Some(colon) = line.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let name = &line[..colon];
+    // Tolerate the space some broken generators put before the colon.
+    let name = name.strip_suffix(b" ").unwrap_or(name);
+    !name.is_empty() && name.iter().all(|&b| (33..=126).contains(&b) && b != b':')
+}
+
+fn collect_headers(message: &mail_parser::Message<'_>) -> BTreeMap<String, Vec<String>> {
+    let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in message.headers_raw() {
+        headers.entry(name.to_ascii_lowercase()).or_default().push(unfold(value));
+    }
+    headers
+}
+
+/// Undoes header folding (RFC 5322 §2.2.3) and trims.
+fn unfold(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for piece in value.split(['\r', '\n']).map(str::trim).filter(|p| !p.is_empty()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(piece);
+    }
+    out
+}
+
+fn envelope_recipients(headers: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+    let mut recipients: Vec<String> = Vec::new();
+    for name in ["x-original-to", "delivered-to", "envelope-to", "x-envelope-to"] {
+        for value in headers.get(name).into_iter().flatten() {
+            for addr in value.split(',') {
+                let addr = addr.trim().trim_matches(['<', '>']).trim();
+                // The local part is case-sensitive (RFC 5321 §2.4); only the
+                // domain is folded.
+                let Some((local, domain)) = addr.rsplit_once('@') else { continue };
+                let addr = format!("{local}@{}", domain.to_ascii_lowercase());
+                if !local.is_empty() && !recipients.contains(&addr) {
+                    recipients.push(addr);
+                }
+            }
+        }
+    }
+    recipients
+}
+
+fn message_ids(value: &HeaderValue<'_>) -> Vec<String> {
+    match value {
+        HeaderValue::Text(id) => vec![id.to_string()],
+        HeaderValue::TextList(ids) => ids.iter().map(|id| id.to_string()).collect(),
+        _ => Vec::new(),
+    }
+    .into_iter()
+    .filter(|id| !id.is_empty())
+    .collect()
+}
+
+fn mailboxes(address: &Address<'_>) -> Vec<Mailbox> {
+    address
+        .iter()
+        .filter_map(|addr| {
+            let address = addr.address.as_deref()?.trim();
+            if address.is_empty() {
+                return None;
+            }
+            let name = addr.name.as_deref().map(str::trim).filter(|n| !n.is_empty() && *n != address);
+            Some(Mailbox { name: name.map(str::to_string), address: address.to_string() })
+        })
+        .collect()
+}
+
+/// `List-Id: Team News <news.example.com>` (RFC 2919) to `news.example.com`.
+fn list_id(raw: &str) -> Option<String> {
+    let id = match (raw.rfind('<'), raw.rfind('>')) {
+        (Some(start), Some(end)) if start < end => &raw[start + 1..end],
+        _ => raw,
+    };
+    let id = id.trim();
+    (!id.is_empty()).then(|| id.to_ascii_lowercase())
+}
+
+fn full_type(ctype: &str, subtype: Option<&str>) -> String {
+    format!("{}/{}", ctype, subtype.unwrap_or("octet-stream")).to_ascii_lowercase()
+}
+
+/// NUL bytes cannot be stored or shown usefully; drop them and say so.
+fn clean_text(text: &str, warnings: &mut Vec<String>, what: &str) -> String {
+    if text.contains('\0') {
+        warnings.push(format!("the {what} contained NUL bytes, which were removed"));
+        text.replace('\0', "")
+    } else {
+        text.to_string()
+    }
+}
+
+fn attachment(part: &MessagePart<'_>) -> Attachment {
+    let contents = part.contents();
+    let content_type = part
+        .content_type()
+        .map(|ct| full_type(ct.ctype(), ct.subtype()))
+        .unwrap_or_else(|| "application/octet-stream".into());
+    Attachment {
+        filename: part.attachment_name().map(str::to_string),
+        content_type,
+        size: contents.len() as u64,
+        sha256: hex::encode(Sha256::digest(contents)),
+        content_id: part.content_id().map(|id| id.trim_matches(['<', '>']).to_string()),
+        disposition: part.content_disposition().map(|cd| cd.ctype().to_ascii_lowercase()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_empty_binary_and_headerless_input() {
+        assert_eq!(parse(b"").err(), Some(MailError::Empty));
+        assert!(matches!(parse(b"   \n\n").err(), Some(MailError::NotAMessage(_))));
+        assert!(matches!(parse(b"\x89PNG\r\n\x1a\n\0\0\0").err(), Some(MailError::NotAMessage(_))));
+        assert!(matches!(parse(b"hello there\nno headers").err(), Some(MailError::NotAMessage(_))));
+    }
+
+    #[test]
+    fn reads_a_header_only_message() {
+        let parsed = parse(b"Subject: just a header\r\n").expect("header-only mail is a message");
+        assert_eq!(parsed.subject.as_deref(), Some("just a header"));
+        assert_eq!(parsed.text, None);
+    }
+
+    #[test]
+    fn unfolds_headers_and_reads_envelope_recipients() {
+        let raw = b"Delivered-To: deal+42@in.example.com\r\nX-Original-To: <Deal+42@in.example.com>\r\nSubject: a\r\n long subject\r\n\r\nbody\r\n";
+        let parsed = parse(raw).expect("valid message");
+        assert_eq!(parsed.header("subject"), Some("a long subject"));
+        assert_eq!(parsed.envelope.rcpt_to, vec!["Deal+42@in.example.com", "deal+42@in.example.com"]);
+    }
+
+    #[test]
+    fn list_id_takes_the_bracketed_identifier() {
+        assert_eq!(list_id("Sales news <News.Example.com>"), Some("news.example.com".into()));
+        assert_eq!(list_id("  "), None);
+    }
+}
