@@ -1,1 +1,38 @@
-fn main() {}
+//! The Dealthread desktop app: a thin Tauri shell over `dealthread-core`.
+//!
+//! Commands parse their input, call the engine and return its result; the
+//! engine owns every behaviour. The window reads only the local store, so the
+//! app starts and works without a network.
+
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+mod commands;
+mod error;
+mod state;
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let app = tauri::Builder::default()
+        .setup(|app| {
+            use tauri::Manager;
+            app.manage(state::AppState::open(&dealthread_core::paths::default_db()));
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::app_status,
+            commands::list_deals,
+            commands::deal_timeline,
+        ])
+        .run(tauri::generate_context!("../tauri.conf.json"));
+    if let Err(error) = app {
+        eprintln!("dealthread-app: could not start: {error}");
+        std::process::exit(1);
+    }
+}

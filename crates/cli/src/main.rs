@@ -1,1 +1,90 @@
-fn main() {}
+//! `dealthread`: the headless command line over the engine.
+//!
+//! Parses arguments, calls `dealthread-core`, prints results. Exit codes:
+//! 0 done, 1 failed, 2 usage. Failures print one line on stderr naming the
+//! input and the problem; never a panic or a backtrace.
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "dealthread", version, about = "Inbound deal email, threaded and matched to your CRM")]
+struct Cli {
+    /// The database file (default: the OS data folder, or $DEALTHREAD_DB).
+    #[arg(long, global = true, value_name = "PATH")]
+    db: Option<PathBuf>,
+    /// The configuration file (default: the OS config folder).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the normalized document of each message as JSON Lines.
+    Parse {
+        /// .eml files, mbox files or maildir folders.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Import .eml files, mbox files and maildir folders into the store.
+    Import {
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Show a deal's messages, oldest first.
+    Timeline {
+        #[arg(long, value_name = "ID")]
+        deal: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List deals with their message counts and last activity.
+    Deals {
+        #[arg(long)]
+        json: bool,
+    },
+    /// CRM connections and the local copy of CRM entities.
+    Crm {
+        #[command(subcommand)]
+        command: CrmCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CrmCommand {
+    /// Load deals, contacts and companies from a JSON file (any CRM).
+    ImportEntities {
+        #[arg(value_name = "FILE.json")]
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let db = cli.db.unwrap_or_else(dealthread_core::paths::default_db);
+    let _config = cli.config;
+    let outcome = match cli.command {
+        Command::Parse { files } => commands::parse::run(&files),
+        Command::Import { paths } => commands::import::run(&db, &paths),
+        Command::Timeline { deal, json } => commands::timeline::run(&db, &deal, json),
+        Command::Deals { json } => commands::deals::run(&db, json),
+        Command::Crm { command: CrmCommand::ImportEntities { file } } => {
+            commands::crm::import_entities(&db, &file)
+        }
+    };
+    match outcome {
+        Ok(commands::Done::Ok) => ExitCode::SUCCESS,
+        Ok(commands::Done::SomeFailed) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("dealthread: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}

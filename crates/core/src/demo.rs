@@ -45,7 +45,7 @@ pub fn load_if_empty(store: &mut Store) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{deals, messages};
+    use crate::store::{deals, timeline};
 
     #[test]
     fn the_demo_loads_once_with_every_message_on_its_deal() {
@@ -57,7 +57,7 @@ mod tests {
         assert_eq!(listed.len(), 3);
         let total: i64 = listed.iter().map(|d| d.message_count).sum();
         assert_eq!(total, MESSAGES.len() as i64, "every demo message is on a deal");
-        let timeline = messages::timeline(store.conn(), "D-1001").expect("timeline");
+        let timeline = timeline::timeline(store.conn(), "D-1001").expect("timeline");
         let subjects: Vec<_> = timeline.iter().map(|m| m.subject.clone().unwrap_or_default()).collect();
         assert_eq!(subjects[0], "Renewal quote for 250 seats", "oldest first: {subjects:?}");
         assert!(timeline.iter().all(|m| m.parse_error.is_none()));

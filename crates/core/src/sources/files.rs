@@ -33,6 +33,8 @@ pub struct ImportReport {
     pub unreadable: Vec<(String, String)>,
     /// Inputs that could not be read at all: one line each, naming the input.
     pub failed: Vec<String>,
+    /// Files passed over on purpose (not mail by name), one line per folder.
+    pub notes: Vec<String>,
 }
 
 /// Progress after each batch: messages done so far.
@@ -41,18 +43,53 @@ pub struct Progress {
     pub done: usize,
 }
 
+/// Extensions a folder walk takes as mail; files without an extension
+/// (MH folders, many exports) are taken too.
+const MAIL_EXTENSIONS: &[&str] = &["eml", "mbox", "mbx", "mail", "msg822"];
+
 /// Classifies each path; paths that do not exist are reported, not fatal.
-pub fn discover(paths: &[PathBuf]) -> (Vec<Input>, Vec<String>) {
+/// A file named explicitly is always an input; inside a folder, files that
+/// are not mail by name are skipped and counted in one line per folder.
+pub fn discover(paths: &[PathBuf]) -> Discovery {
     let mut inputs = Vec::new();
     let mut failed = Vec::new();
+    let mut notes = Vec::new();
     for path in paths {
         match fs::metadata(path) {
             Err(e) => failed.push(format!("{}: {}", path.display(), describe_io(&e))),
-            Ok(meta) if meta.is_dir() => discover_dir(path, &mut inputs, &mut failed),
+            Ok(meta) if meta.is_dir() => {
+                let mut skipped = Vec::new();
+                discover_dir(path, &mut inputs, &mut failed, &mut skipped);
+                if let Some(first) = skipped.first() {
+                    notes.push(format!(
+                        "{}: skipped {} file(s) that are not .eml, mbox or maildir mail (first: {})",
+                        path.display(),
+                        skipped.len(),
+                        first.display()
+                    ));
+                }
+            }
             Ok(_) => inputs.push(classify_file(path)),
         }
     }
-    (inputs, failed)
+    Discovery { inputs, failed, notes }
+}
+
+/// The inputs found under the paths a user named.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    pub inputs: Vec<Input>,
+    /// Paths that could not be read, one line each.
+    pub failed: Vec<String>,
+    /// What was passed over on purpose, one line each.
+    pub notes: Vec<String>,
+}
+
+fn is_mail_by_name(path: &Path) -> bool {
+    match path.extension().and_then(|e| e.to_str()) {
+        None => true,
+        Some(ext) => MAIL_EXTENSIONS.iter().any(|m| m.eq_ignore_ascii_case(ext)),
+    }
 }
 
 fn describe_io(error: &std::io::Error) -> String {
@@ -67,7 +104,12 @@ fn is_maildir(dir: &Path) -> bool {
     dir.join("cur").is_dir() && dir.join("new").is_dir()
 }
 
-fn discover_dir(dir: &Path, inputs: &mut Vec<Input>, failed: &mut Vec<String>) {
+fn discover_dir(
+    dir: &Path,
+    inputs: &mut Vec<Input>,
+    failed: &mut Vec<String>,
+    skipped: &mut Vec<PathBuf>,
+) {
     if is_maildir(dir) {
         inputs.push(Input::Maildir(dir.to_path_buf()));
     }
@@ -90,9 +132,13 @@ fn discover_dir(dir: &Path, inputs: &mut Vec<Input>, failed: &mut Vec<String>) {
             if name.starts_with('.') && !is_maildir(&path) {
                 continue;
             }
-            discover_dir(&path, inputs, failed);
+            discover_dir(&path, inputs, failed, skipped);
         } else if !name.starts_with('.') && !is_maildir(dir) {
-            inputs.push(classify_file(&path));
+            if is_mail_by_name(&path) {
+                inputs.push(classify_file(&path));
+            } else {
+                skipped.push(path);
+            }
         }
     }
 }
@@ -117,8 +163,8 @@ pub fn import(
     options: &ReadOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<ImportReport> {
-    let (inputs, failed) = discover(paths);
-    let mut report = ImportReport { failed, ..ImportReport::default() };
+    let Discovery { inputs, failed, notes } = discover(paths);
+    let mut report = ImportReport { failed, notes, ..ImportReport::default() };
     let mut batch: Vec<RawMessage> = Vec::with_capacity(BATCH);
     let mut done = 0usize;
     let mut flush = |store: &mut Store, batch: &mut Vec<RawMessage>, report: &mut ImportReport| -> Result<()> {

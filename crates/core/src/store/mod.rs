@@ -1,11 +1,13 @@
 //! The local store: one SQLite database (WAL, foreign keys on) plus the raw
 //! MIME files beside it. The single source of truth for the app and the CLI.
 //!
-//! Queries live in one module per table or aggregate: [`messages`], [`deals`].
+//! Queries live in one module per table or aggregate: [`messages`], [`deals`],
+//! [`timeline`].
 
 pub mod deals;
 pub mod messages;
 mod migrate;
+pub mod timeline;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,0 +1,32 @@
+// Pure display helpers, unit-tested without a window.
+import type { Mailbox } from './bindings/Mailbox';
+
+/** "Dana Reyes" for a named mailbox, the address otherwise. */
+export function senderName(from: Mailbox | null): string {
+  if (!from) return 'Unknown sender';
+  return from.name?.trim() || from.address;
+}
+
+/** A short, unambiguous date: "Tue 10 Nov 2026, 14:03" in the sender's own offset. */
+export function shortDate(rfc3339: string | null): string {
+  if (!rfc3339) return 'No date';
+  const match = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(rfc3339);
+  if (!match) return rfc3339;
+  const [, y, m, d, hh, mm] = match;
+  const date = new Date(Date.UTC(Number(y), Number(m) - 1, Number(d)));
+  const weekday = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][date.getUTCDay()];
+  const month = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][
+    Number(m) - 1
+  ];
+  return `${weekday} ${Number(d)} ${month} ${y}, ${hh}:${mm}`;
+}
+
+/** "$48,000" from 48000; nothing when the CRM gave no amount. */
+export function money(amount: number | null): string {
+  if (amount === null || !Number.isFinite(amount)) return '';
+  return new Intl.NumberFormat('en-US', {
+    style: 'currency',
+    currency: 'USD',
+    maximumFractionDigits: 0,
+  }).format(amount);
+}
