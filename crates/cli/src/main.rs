@@ -12,7 +12,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "dealthread", version, about = "Inbound deal email, threaded and matched to your CRM")]
+#[command(
+    name = "dealthread",
+    version,
+    about = "Inbound deal email, threaded and matched to your CRM"
+)]
 struct Cli {
     /// The database file (default: the OS data folder, or $DEALTHREAD_DB).
     #[arg(long, global = true, value_name = "PATH")]

@@ -58,7 +58,8 @@ mod tests {
         let total: i64 = listed.iter().map(|d| d.message_count).sum();
         assert_eq!(total, MESSAGES.len() as i64, "every demo message is on a deal");
         let timeline = timeline::timeline(store.conn(), "D-1001").expect("timeline");
-        let subjects: Vec<_> = timeline.iter().map(|m| m.subject.clone().unwrap_or_default()).collect();
+        let subjects: Vec<_> =
+            timeline.iter().map(|m| m.subject.clone().unwrap_or_default()).collect();
         assert_eq!(subjects[0], "Renewal quote for 250 seats", "oldest first: {subjects:?}");
         assert!(timeline.iter().all(|m| m.parse_error.is_none()));
     }

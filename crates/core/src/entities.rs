@@ -33,8 +33,9 @@ pub struct DealEntry {
 impl EntitiesFile {
     /// Parses the file's text; `origin` names it in the error.
     pub fn parse(text: &str, origin: &str) -> Result<EntitiesFile> {
-        serde_json::from_str(text)
-            .map_err(|e| CoreError::InvalidInput(format!("{origin}: not a valid entities file: {e}")))
+        serde_json::from_str(text).map_err(|e| {
+            CoreError::InvalidInput(format!("{origin}: not a valid entities file: {e}"))
+        })
     }
 
     /// Stores the deals; returns how many.

@@ -19,10 +19,18 @@ pub struct RawMessage {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    New { id: i64, deal_id: Option<String> },
-    Duplicate { id: i64 },
+    New {
+        id: i64,
+        deal_id: Option<String>,
+    },
+    Duplicate {
+        id: i64,
+    },
     /// Kept with its error, so nothing is lost and the user can see it.
-    Unreadable { id: i64, error: String },
+    Unreadable {
+        id: i64,
+        error: String,
+    },
 }
 
 /// Dates before this (1990-01-01) are treated as absurd: sort by arrival.

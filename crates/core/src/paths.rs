@@ -10,8 +10,5 @@ pub fn default_db() -> PathBuf {
     if let Some(path) = std::env::var_os(DB_ENV).filter(|p| !p.is_empty()) {
         return PathBuf::from(path);
     }
-    dirs::data_dir()
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("dealthread")
-        .join("dealthread.db")
+    dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("dealthread").join("dealthread.db")
 }

@@ -45,31 +45,31 @@ pub fn read_authentication_results(
     trusted_ids: &[String],
 ) -> AuthResults {
     let stamped = headers.get("authentication-results").map(Vec::as_slice).unwrap_or(&[]);
-    let parsed: Vec<(String, Vec<(String, String, Vec<(String, String)>)>)> =
-        stamped.iter().filter_map(|h| parse_header(h)).collect();
-    let is_trusted =
-        |id: &str| trusted_ids.iter().any(|t| t.eq_ignore_ascii_case(id));
+    let parsed: Vec<Stamp> = stamped.iter().filter_map(|h| parse_header(h)).collect();
+    let is_trusted = |id: &str| trusted_ids.iter().any(|t| t.eq_ignore_ascii_case(id));
     let chosen = parsed
         .iter()
-        .find(|(id, _)| is_trusted(id))
+        .find(|stamp| is_trusted(&stamp.authserv_id))
         .or_else(|| if trusted_ids.is_empty() { parsed.first() } else { None });
 
     let mut results = AuthResults::default();
-    if let Some((id, methods)) = chosen {
-        results.authserv_id = Some(id.clone());
-        results.trusted = is_trusted(id);
-        for (method, result, props) in methods {
-            match method.as_str() {
-                "spf" if results.spf.is_none() => results.spf = Some(result.clone()),
-                "dmarc" if results.dmarc.is_none() => results.dmarc = Some(result.clone()),
-                "arc" if results.arc.is_none() => results.arc = Some(result.clone()),
+    if let Some(stamp) = chosen {
+        results.authserv_id = Some(stamp.authserv_id.clone());
+        results.trusted = is_trusted(&stamp.authserv_id);
+        for verdict in &stamp.verdicts {
+            let result = Some(verdict.result.clone());
+            match verdict.method.as_str() {
+                "spf" if results.spf.is_none() => results.spf = result,
+                "dmarc" if results.dmarc.is_none() => results.dmarc = result,
+                "arc" if results.arc.is_none() => results.arc = result,
                 "dkim" => {
-                    let domain = props
-                        .iter()
-                        .find(|(k, _)| k == "header.d")
-                        .or_else(|| props.iter().find(|(k, _)| k == "header.i"))
-                        .map(|(_, v)| v.trim_start_matches('@').to_ascii_lowercase());
-                    results.dkim_results.push(DkimResult { result: result.clone(), domain });
+                    let domain = verdict
+                        .property("header.d")
+                        .or_else(|| verdict.property("header.i"))
+                        .map(|v| v.trim_start_matches('@').to_ascii_lowercase());
+                    results
+                        .dkim_results
+                        .push(DkimResult { result: verdict.result.clone(), domain });
                 }
                 _ => {}
             }
@@ -82,34 +82,52 @@ pub fn read_authentication_results(
         && let Some(aar) = headers.get("arc-authentication-results").and_then(|v| v.first())
     {
         let without_instance = aar.split_once(';').map_or(aar.as_str(), |(_, rest)| rest);
-        if let Some((_, methods)) = parse_header(without_instance) {
-            results.arc = methods.iter().find(|(m, _, _)| m == "arc").map(|(_, r, _)| r.clone());
+        if let Some(stamp) = parse_header(without_instance) {
+            results.arc =
+                stamp.verdicts.iter().find(|v| v.method == "arc").map(|v| v.result.clone());
         }
     }
     results
 }
 
-type Method = (String, String, Vec<(String, String)>);
+/// One Authentication-Results header: who stamped it, and what it says.
+struct Stamp {
+    authserv_id: String,
+    verdicts: Vec<Verdict>,
+}
+
+/// `method=result` with its `ptype.property=value` pairs.
+struct Verdict {
+    method: String,
+    result: String,
+    properties: Vec<(String, String)>,
+}
+
+impl Verdict {
+    fn property(&self, name: &str) -> Option<&str> {
+        self.properties.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
 
 /// `authserv-id [version] ; method=result [reason=..] [ptype.prop=value]... ; ...`
-fn parse_header(value: &str) -> Option<(String, Vec<Method>)> {
+fn parse_header(value: &str) -> Option<Stamp> {
     let value = strip_comments(value);
     let mut statements = value.split(';');
     let id = statements.next()?.split_whitespace().next()?.to_ascii_lowercase();
-    let mut methods = Vec::new();
+    let mut verdicts = Vec::new();
     for statement in statements {
         let mut tokens = statement.split_whitespace();
         let Some((method, result)) = tokens.next().and_then(|t| t.split_once('=')) else {
             continue; // "none", or garbage: nothing to read
         };
         let method = method.split('/').next().unwrap_or(method).to_ascii_lowercase();
-        let props = tokens
+        let properties = tokens
             .filter_map(|t| t.split_once('='))
             .map(|(k, v)| (k.to_ascii_lowercase(), v.trim_matches('"').to_string()))
             .collect();
-        methods.push((method, result.to_ascii_lowercase(), props));
+        verdicts.push(Verdict { method, result: result.to_ascii_lowercase(), properties });
     }
-    Some((id, methods))
+    Some(Stamp { authserv_id: id, verdicts })
 }
 
 /// Removes RFC 5322 comments, which may nest: `(a (b) c)`.
@@ -150,7 +168,11 @@ mod tests {
         ]);
         let r = read_authentication_results(&h, &["mx.ours.example".to_string()]);
         assert!(r.trusted);
-        assert_eq!(r.dmarc.as_deref(), Some("fail"), "must ignore the forged pass from the untrusted id");
+        assert_eq!(
+            r.dmarc.as_deref(),
+            Some("fail"),
+            "must ignore the forged pass from the untrusted id"
+        );
         assert_eq!(r.dkim_results.len(), 2);
         assert_eq!(r.dkim_results[1].domain.as_deref(), Some("c.com"));
     }

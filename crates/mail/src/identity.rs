@@ -19,7 +19,10 @@ pub fn content_hash(message: &Parsed) -> String {
         hasher.update(value.as_bytes());
         hasher.update([0x1e]);
     };
-    field("from", &message.from.as_ref().map(|m| m.address.to_ascii_lowercase()).unwrap_or_default());
+    field(
+        "from",
+        &message.from.as_ref().map(|m| m.address.to_ascii_lowercase()).unwrap_or_default(),
+    );
     let mut recipients: Vec<String> =
         message.to.iter().chain(&message.cc).map(|m| m.address.to_ascii_lowercase()).collect();
     recipients.sort();
@@ -70,6 +73,9 @@ mod tests {
     fn a_reused_message_id_with_other_content_gets_another_key() {
         let a = parse(b"Message-ID: <same@x>\nFrom: a@x.com\n\nfirst").expect("a");
         let b = parse(b"Message-ID: <same@x>\nFrom: a@x.com\n\nsecond").expect("b");
-        assert_ne!(dedupe_key(Some("same@x"), &content_hash(&a)), dedupe_key(Some("same@x"), &content_hash(&b)));
+        assert_ne!(
+            dedupe_key(Some("same@x"), &content_hash(&a)),
+            dedupe_key(Some("same@x"), &content_hash(&b))
+        );
     }
 }

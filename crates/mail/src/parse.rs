@@ -72,6 +72,10 @@ pub fn parse(raw: &[u8]) -> Result<Parsed> {
     parsed.in_reply_to = message_ids(message.in_reply_to()).into_iter().next();
     parsed.references = message_ids(message.references());
     parsed.subject = message.subject().map(|s| clean_text(s, &mut warnings, "subject"));
+    let header_end = find_header_end(raw);
+    if raw[..header_end].contains(&0) {
+        warnings.push("the header contains NUL bytes".into());
+    }
     parsed.date = match message.date() {
         Some(date) if date.is_valid() => Some(date.to_rfc3339()),
         Some(_) => {
@@ -92,7 +96,7 @@ pub fn parse(raw: &[u8]) -> Result<Parsed> {
         parsed.report_type = ct.attribute("report-type").map(str::to_ascii_lowercase);
     }
 
-    let texts: Vec<&str> = message
+    let mut texts: Vec<&str> = message
         .text_bodies()
         .filter_map(|part| match &part.body {
             PartType::Text(text) => Some(text.as_ref()),
@@ -106,7 +110,26 @@ pub fn parse(raw: &[u8]) -> Result<Parsed> {
             _ => None,
         })
         .collect();
-    parsed.html = (!htmls.is_empty()).then(|| clean_text(&htmls.join("\n"), &mut warnings, "HTML body"));
+    // mail-parser files the text of a damaged multipart (no closing
+    // boundary, say) as a nameless attachment. A mail client would show it
+    // as the body, so we do too.
+    let mut promoted: Option<usize> = None;
+    if texts.is_empty() && htmls.is_empty() {
+        promoted = message.attachments.iter().map(|&id| id as usize).find(|&id| {
+            message.parts.get(id).is_some_and(|part| {
+                matches!(part.body, PartType::Text(_))
+                    && part.attachment_name().is_none()
+                    && !part.content_disposition().is_some_and(|cd| cd.is_attachment())
+            })
+        });
+        if let Some(PartType::Text(text)) =
+            promoted.and_then(|id| message.parts.get(id)).map(|p| &p.body)
+        {
+            texts.push(text.as_ref());
+        }
+    }
+    parsed.html =
+        (!htmls.is_empty()).then(|| clean_text(&htmls.join("\n"), &mut warnings, "HTML body"));
     parsed.text = if !texts.is_empty() {
         Some(clean_text(&texts.join("\n"), &mut warnings, "text body"))
     } else if parsed.html.is_some() {
@@ -116,9 +139,17 @@ pub fn parse(raw: &[u8]) -> Result<Parsed> {
         None
     };
 
+    let header_only = find_header_end(raw) == raw.len();
+    if header_only {
+        warnings.push("the message has a header but no body".into());
+    }
     for (index, part) in message.parts.iter().enumerate() {
-        if part.is_encoding_problem {
-            warnings.push(format!("part {index}: content could not be fully decoded"));
+        if part.is_encoding_problem && !(header_only && index == 0) {
+            let ctype = part.content_type().map(|ct| full_type(ct.ctype(), ct.subtype()));
+            warnings.push(format!(
+                "part {index} ({}) is damaged: its boundary or transfer encoding is broken, so its content may be incomplete",
+                ctype.as_deref().unwrap_or("text/plain")
+            ));
         }
         if let Some(ct) = part.content_type()
             && full_type(ct.ctype(), ct.subtype()) == "message/delivery-status"
@@ -126,7 +157,13 @@ pub fn parse(raw: &[u8]) -> Result<Parsed> {
             parsed.delivery_status = Some(String::from_utf8_lossy(part.contents()).into_owned());
         }
     }
-    parsed.attachments = message.attachments().map(attachment).collect();
+    parsed.attachments = message
+        .attachments
+        .iter()
+        .filter(|&&id| Some(id as usize) != promoted)
+        .filter_map(|&id| message.parts.get(id as usize))
+        .map(attachment)
+        .collect();
     parsed.warnings = warnings;
     Ok(parsed)
 }
@@ -137,25 +174,33 @@ fn check_looks_like_message(raw: &[u8]) -> Result<()> {
     if raw.is_empty() {
         return Err(MailError::Empty);
     }
-    let start = raw.iter().position(|b| !b.is_ascii_whitespace()).ok_or_else(|| {
-        MailError::NotAMessage("the input holds only white space".into())
-    })?;
+    let start = raw
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .ok_or_else(|| MailError::NotAMessage("the input holds only white space".into()))?;
     let head = &raw[start..raw.len().min(start + 4096)];
     let mut lines = head.split(|&b| b == b'\n');
     let mut first = lines.next().unwrap_or_default();
     if first.starts_with(b"From ") {
         first = lines.next().unwrap_or_default();
     }
-    let header_end = head.windows(2).position(|w| w == b"\n\n").unwrap_or(head.len());
-    if head[..header_end].contains(&0) {
-        return Err(MailError::NotAMessage("binary data (NUL bytes) where the header should be".into()));
-    }
-    if !is_header_field_line(first) {
+    if first.contains(&0) || !is_header_field_line(first) {
         return Err(MailError::NotAMessage(
             "the first line is not a header field (binary data or not MIME)".into(),
         ));
     }
     Ok(())
+}
+
+/// Where the header section ends (the first empty line), or the end.
+fn find_header_end(raw: &[u8]) -> usize {
+    let lf = raw.windows(2).position(|w| w == b"\n\n");
+    let crlf = raw.windows(4).position(|w| w == b"\r\n\r\n");
+    match (lf, crlf) {
+        (Some(a), Some(b)) => a.min(b),
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => raw.len(),
+    }
 }
 
 /// `field-name ":"` per RFC 5322 §3.6.8: printable US-ASCII except colon.
@@ -227,7 +272,8 @@ fn mailboxes(address: &Address<'_>) -> Vec<Mailbox> {
             if address.is_empty() {
                 return None;
             }
-            let name = addr.name.as_deref().map(str::trim).filter(|n| !n.is_empty() && *n != address);
+            let name =
+                addr.name.as_deref().map(str::trim).filter(|n| !n.is_empty() && *n != address);
             Some(Mailbox { name: name.map(str::to_string), address: address.to_string() })
         })
         .collect()
@@ -297,7 +343,10 @@ mod tests {
         let raw = b"Delivered-To: deal+42@in.example.com\r\nX-Original-To: <Deal+42@in.example.com>\r\nSubject: a\r\n long subject\r\n\r\nbody\r\n";
         let parsed = parse(raw).expect("valid message");
         assert_eq!(parsed.header("subject"), Some("a long subject"));
-        assert_eq!(parsed.envelope.rcpt_to, vec!["Deal+42@in.example.com", "deal+42@in.example.com"]);
+        assert_eq!(
+            parsed.envelope.rcpt_to,
+            vec!["Deal+42@in.example.com", "deal+42@in.example.com"]
+        );
     }
 
     #[test]

@@ -9,19 +9,19 @@
 
 /// Verbs that end an attribution line, in the languages our reps receive.
 const ATTRIBUTION_VERBS: &[&str] = &[
-    " wrote",       // en
-    " schrieb",     // de
-    " a écrit",     // fr
-    " escribió",    // es
-    " escreveu",    // pt
-    " schreef",     // nl
-    " ha scritto",  // it
-    " skrev",       // da, no, sv
-    " kirjoitti",   // fi
-    " pisze",       // pl
-    " napisał",     // pl
-    " написал",     // ru
-    " пишет",       // ru
+    " wrote",      // en
+    " schrieb",    // de
+    " a écrit",    // fr
+    " escribió",   // es
+    " escreveu",   // pt
+    " schreef",    // nl
+    " ha scritto", // it
+    " skrev",      // da, no, sv
+    " kirjoitti",  // fi
+    " pisze",      // pl
+    " napisał",    // pl
+    " написал",    // ru
+    " пишет",      // ru
 ];
 
 /// Openers of attribution lines that carry no digits or address (rare).
@@ -29,13 +29,28 @@ const ATTRIBUTION_OPENERS: &[&str] =
     &["On ", "Am ", "Le ", "El ", "Em ", "Op ", "Il ", "Den ", "W dniu ", "Dne "];
 
 /// Labels of the first and second line of an Outlook-style header block.
-const FROM_LABELS: &[&str] = &[
-    "From:", "Von:", "De :", "De:", "Da:", "Van:", "Fra:", "Från:", "Lähettäjä:", "Od:", "От:",
-];
+const FROM_LABELS: &[&str] =
+    &["From:", "Von:", "De :", "De:", "Da:", "Van:", "Fra:", "Från:", "Lähettäjä:", "Od:", "От:"];
 const SENT_LABELS: &[&str] = &[
-    "Sent:", "Date:", "Gesendet:", "Datum:", "Envoyé :", "Envoyé:", "Date :", "Enviado:",
-    "Enviada em:", "Fecha:", "Inviato:", "Data:", "Verzonden:", "Sendt:", "Skickat:",
-    "Lähetetty:", "Wysłano:", "Отправлено:", "Дата:",
+    "Sent:",
+    "Date:",
+    "Gesendet:",
+    "Datum:",
+    "Envoyé :",
+    "Envoyé:",
+    "Date :",
+    "Enviado:",
+    "Enviada em:",
+    "Fecha:",
+    "Inviato:",
+    "Data:",
+    "Verzonden:",
+    "Sendt:",
+    "Skickat:",
+    "Lähetetty:",
+    "Wysłano:",
+    "Отправлено:",
+    "Дата:",
 ];
 
 /// Lines that clients append under a reply instead of a signature.
@@ -101,7 +116,10 @@ fn starts_history(lines: &[&str], i: usize) -> bool {
         && !trimmed.is_empty()
         && !trimmed.ends_with(':')
         && is_attribution(&format!("{trimmed} {}", next.trim()))
-        && trimmed.split_whitespace().next().is_some_and(|w| ATTRIBUTION_OPENERS.iter().any(|o| o.trim() == w))
+        && trimmed
+            .split_whitespace()
+            .next()
+            .is_some_and(|w| ATTRIBUTION_OPENERS.iter().any(|o| o.trim() == w))
     {
         return true;
     }
@@ -183,12 +201,19 @@ mod tests {
 
     #[test]
     fn interleaved_answers_are_kept() {
-        let text = "> Can you do 50 seats?\nYes, at the same price.\n> And annual billing?\nAlso yes.\n";
-        assert_eq!(reply(text), "> Can you do 50 seats?\nYes, at the same price.\n> And annual billing?\nAlso yes.");
+        let text =
+            "> Can you do 50 seats?\nYes, at the same price.\n> And annual billing?\nAlso yes.\n";
+        assert_eq!(
+            reply(text),
+            "> Can you do 50 seats?\nYes, at the same price.\n> And annual billing?\nAlso yes."
+        );
     }
 
     #[test]
     fn a_bare_forward_has_no_reply() {
-        assert_eq!(latest_reply(Some("---------- Forwarded message ---------\nFrom: a@b.c\n"), None), None);
+        assert_eq!(
+            latest_reply(Some("---------- Forwarded message ---------\nFrom: a@b.c\n"), None),
+            None
+        );
     }
 }

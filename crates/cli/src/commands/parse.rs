@@ -20,7 +20,10 @@ pub fn run(paths: &[PathBuf]) -> anyhow::Result<Done> {
             match dealthread_mail::read_message(&message.bytes, &options) {
                 Ok(document) => {
                     let json = serde_json::to_string(&document).map_err(|e| {
-                        dealthread_core::CoreError::InvalidInput(format!("{}: {e}", message.locator))
+                        dealthread_core::CoreError::InvalidInput(format!(
+                            "{}: {e}",
+                            message.locator
+                        ))
                     })?;
                     print_line(&json).map_err(|e| {
                         dealthread_core::CoreError::InvalidInput(format!("writing output: {e}"))

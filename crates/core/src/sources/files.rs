@@ -167,25 +167,26 @@ pub fn import(
     let mut report = ImportReport { failed, notes, ..ImportReport::default() };
     let mut batch: Vec<RawMessage> = Vec::with_capacity(BATCH);
     let mut done = 0usize;
-    let mut flush = |store: &mut Store, batch: &mut Vec<RawMessage>, report: &mut ImportReport| -> Result<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let outcomes = ingest::ingest_batch(store, batch, options, ingest::unix_now())?;
-        for (message, outcome) in batch.iter().zip(outcomes) {
-            match outcome {
-                Outcome::New { .. } => report.new += 1,
-                Outcome::Duplicate { .. } => report.duplicates += 1,
-                Outcome::Unreadable { error, .. } => {
-                    report.unreadable.push((message.locator.clone(), error))
+    let mut flush =
+        |store: &mut Store, batch: &mut Vec<RawMessage>, report: &mut ImportReport| -> Result<()> {
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let outcomes = ingest::ingest_batch(store, batch, options, ingest::unix_now())?;
+            for (message, outcome) in batch.iter().zip(outcomes) {
+                match outcome {
+                    Outcome::New { .. } => report.new += 1,
+                    Outcome::Duplicate { .. } => report.duplicates += 1,
+                    Outcome::Unreadable { error, .. } => {
+                        report.unreadable.push((message.locator.clone(), error))
+                    }
                 }
             }
-        }
-        done += batch.len();
-        batch.clear();
-        progress(Progress { done });
-        Ok(())
-    };
+            done += batch.len();
+            batch.clear();
+            progress(Progress { done });
+            Ok(())
+        };
 
     for input in &inputs {
         let read = for_each_message(input, &mut |message| {

@@ -52,7 +52,7 @@ mod tests {
         let mut conn = Connection::open(&path).expect("open");
         apply(&mut conn, &path).expect("migrate");
         conn.pragma_update(None, "user_version", latest_version() + 1).expect("bump");
-        let error = apply(&mut conn, &path).err().expect("must refuse");
+        let error = apply(&mut conn, &path).expect_err("must refuse");
         assert!(matches!(error, CoreError::DatabaseTooNew { .. }), "{error}");
     }
 }

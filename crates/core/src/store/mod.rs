@@ -96,7 +96,9 @@ fn check_header(path: &Path) -> Result<()> {
     if read < 16 || &magic != b"SQLite format 3\0" {
         return Err(CoreError::NotOurDatabase {
             path: path.into(),
-            reason: "is not a SQLite database (corrupt, or another kind of file); it was left untouched".into(),
+            reason:
+                "is not a SQLite database (corrupt, or another kind of file); it was left untouched"
+                    .into(),
         });
     }
     Ok(())
@@ -105,7 +107,9 @@ fn check_header(path: &Path) -> Result<()> {
 fn check_application_id(conn: &Connection, path: &Path) -> Result<()> {
     let app_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
     let tables: i64 =
-        conn.query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table'", [], |r| r.get(0))?;
+        conn.query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table'", [], |r| {
+            r.get(0)
+        })?;
     if app_id == APPLICATION_ID || (app_id == 0 && tables == 0) {
         return Ok(());
     }

@@ -65,4 +65,3 @@ pub fn timeline(conn: &Connection, deal_id: &str) -> Result<Vec<TimelineMessage>
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
-

@@ -1,0 +1,89 @@
+//! End to end: the built app, on a fresh database, shows the demo workspace's
+//! deals and a deal's timeline; selecting another deal shows its timeline.
+
+use std::time::Duration;
+
+use dealthread_tests::webdriver::AppSession;
+use fantoccini::Locator;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn texts(session: &AppSession, css: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for element in session.client.find_all(Locator::Css(css)).await.expect("find_all") {
+        out.push(element.text().await.expect("element text"));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_workspace_timeline_is_on_screen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let session = AppSession::start(&dir.path().join("e2e.db")).await;
+    let client = &session.client;
+
+    // The deal list: the demo's three deals, most recent activity first.
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("[data-testid=deal-item]"))
+        .await
+        .expect("the deal list never rendered");
+    let deals = texts(&session, "[data-testid=deal-item] .deal-name").await;
+    assert_eq!(
+        deals,
+        vec![
+            "Bluebird Logistics: pilot",
+            "Kestrel Health: platform expansion",
+            "Northwind Traders: 250-seat renewal"
+        ],
+        "the demo deals should be listed by last activity"
+    );
+
+    // The first deal's timeline, oldest message first, latest reply shown.
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("[data-testid=timeline-message]"))
+        .await
+        .expect("the timeline never rendered");
+    let title = client.find(Locator::Css("[data-testid=deal-title]")).await.expect("deal title");
+    assert_eq!(title.text().await.expect("title text"), "Bluebird Logistics: pilot");
+    let subjects = texts(&session, "[data-testid=message-subject]").await;
+    assert_eq!(subjects.len(), 3, "three messages on the Bluebird deal: {subjects:?}");
+    assert!(subjects[0].starts_with("Pilot proposal for Bluebird"), "oldest first: {subjects:?}");
+    assert!(subjects[1].contains("Auto-reply"), "the out-of-office reply is badged: {subjects:?}");
+    let bodies = texts(&session, "[data-testid=message-body]").await;
+    assert!(
+        bodies[2].contains("we need SSO from day one") && !bodies[2].contains("Following our call"),
+        "the Outlook reply shows its latest reply without the quoted proposal: {:?}",
+        bodies[2]
+    );
+
+    // Selecting another deal replaces the timeline.
+    client
+        .find(Locator::Css("[data-deal-id='D-1001']"))
+        .await
+        .expect("the Northwind deal in the list")
+        .click()
+        .await
+        .expect("click the Northwind deal");
+    let started = std::time::Instant::now();
+    loop {
+        let title = client.find(Locator::Css("[data-testid=deal-title]")).await;
+        if let Ok(title) = title
+            && title.text().await.unwrap_or_default() == "Northwind Traders: 250-seat renewal"
+        {
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "the Northwind timeline never replaced Bluebird's");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let froms = texts(&session, "[data-testid=message-from]").await;
+    assert_eq!(froms, vec!["Sam Patel", "Dana Reyes", "Dana Reyes"]);
+    let bodies = texts(&session, "[data-testid=message-body]").await;
+    assert!(bodies[1].contains("2-year pricing"), "Dana's Gmail reply: {:?}", bodies[1]);
+    assert!(!bodies[1].contains("wrote:"), "quoted history is cut: {:?}", bodies[1]);
+
+    session.finish().await;
+}
