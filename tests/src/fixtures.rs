@@ -1,4 +1,6 @@
-//! The fixture corpus under `tests/fixtures/<kind>/`.
+//! The fixture corpus under `tests/fixtures/<kind>/`: `.eml` messages, each
+//! with its snapshot (`.snap`) and, for generated ones, the facts to assert
+//! (`.expect.json`). `tests/fixtures/generate.py` writes the generated part.
 
 use std::path::PathBuf;
 

@@ -2,6 +2,7 @@
 //! under WebDriver, and later Dovecot and the CRM and provider emulators) for
 //! the scenario tests in `tests/tests/`.
 
+pub mod corpus;
 pub mod fixtures;
 pub mod webdriver;
 

@@ -35,6 +35,10 @@ enum Command {
         /// .eml files, mbox files or maildir folders.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// An authserv-id whose Authentication-Results to trust (your own
+        /// inbound server's, e.g. mx.example.com); repeatable.
+        #[arg(long = "trust-authserv-id", value_name = "ID")]
+        trusted: Vec<String>,
     },
     /// Import .eml files, mbox files and maildir folders into the store.
     Import {
@@ -75,7 +79,7 @@ fn main() -> ExitCode {
     let db = cli.db.unwrap_or_else(dealthread_core::paths::default_db);
     let _config = cli.config;
     let outcome = match cli.command {
-        Command::Parse { files } => commands::parse::run(&files),
+        Command::Parse { files, trusted } => commands::parse::run(&files, trusted),
         Command::Import { paths } => commands::import::run(&db, &paths),
         Command::Timeline { deal, json } => commands::timeline::run(&db, &deal, json),
         Command::Deals { json } => commands::deals::run(&db, json),

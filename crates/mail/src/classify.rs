@@ -68,6 +68,7 @@ const AUTO_REPLY_SUBJECTS: &[&str] = &[
     "risposta automatica",
     "fuori sede",
     "automatisk svar",
+    "automatiskt svar",
     "autosvar",
     "frånvarande",
     "poissa",
@@ -150,11 +151,84 @@ pub fn classify(message: &Parsed) -> Classification {
     Classification { kind, reasons }
 }
 
-/// Reads the per-recipient fields of a message/delivery-status part
-/// (RFC 3464 §2.3). Recipients are listed in order; action, status and
-/// diagnostic come from the first recipient that has them.
-pub fn bounce_report(message: &Parsed) -> Option<BounceReport> {
-    let status = message.delivery_status.as_deref()?;
+/// Reads a bounce: the per-recipient fields of a message/delivery-status
+/// part (RFC 3464 §2.3) when there is one, else what the text of a
+/// non-standard bounce (Gmail's, Exchange's NDR, older MTAs') says.
+/// Recipients are listed in order; action, status and diagnostic come from
+/// the first recipient that has them.
+pub fn bounce_report(message: &Parsed, classification: &Classification) -> Option<BounceReport> {
+    match message.delivery_status.as_deref() {
+        Some(status) => Some(delivery_status_report(status)),
+        None if classification.kind == MessageKind::Bounce => Some(text_bounce_report(message)),
+        None => None,
+    }
+}
+
+/// Phrases of non-standard bounces that mean the failure is permanent.
+const PERMANENT_FAILURE_PHRASES: &[&str] = &[
+    "failed permanently",
+    "couldn't be delivered",
+    "could not be delivered",
+    "delivery has failed",
+    "undeliverable",
+    "user unknown",
+    "does not exist",
+    "address rejected",
+    "mailbox unavailable",
+    "no such user",
+];
+
+fn text_bounce_report(message: &Parsed) -> BounceReport {
+    let text = message.text.as_deref().unwrap_or_default();
+    let own: Vec<String> =
+        message.to.iter().chain(&message.from).map(|m| m.address.to_ascii_lowercase()).collect();
+    let mut report =
+        BounceReport { recipients: Vec::new(), action: None, status: None, diagnostic: None };
+    for word in text.split(|c: char| c.is_whitespace() || "<>()[],;:\"'".contains(c)) {
+        let word = word.trim_end_matches('.');
+        let looks_like_address = word.contains('@')
+            && word.rsplit_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'));
+        if looks_like_address
+            && !own.contains(&word.to_ascii_lowercase())
+            && !report.recipients.iter().any(|r| r.eq_ignore_ascii_case(word))
+        {
+            report.recipients.push(word.to_string());
+        }
+    }
+    // Enhanced status codes (RFC 3463): class.subject.detail, e.g. 5.1.1.
+    for line in text.lines() {
+        let code = line
+            .split_whitespace()
+            .map(|w| w.trim_matches(|c: char| !c.is_ascii_digit() && c != '.'))
+            .find(|w| {
+                let parts: Vec<&str> = w.split('.').collect();
+                parts.len() == 3
+                    && matches!(parts[0], "4" | "5")
+                    && parts[1..].iter().all(|p| {
+                        !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit())
+                    })
+            });
+        if let Some(code) = code {
+            report.status = Some(code.to_string());
+            report.diagnostic = Some(line.trim().to_string());
+            break;
+        }
+    }
+    let lower = text.to_lowercase();
+    let permanent = report.status.as_deref().is_some_and(|s| s.starts_with('5'))
+        || PERMANENT_FAILURE_PHRASES.iter().any(|p| lower.contains(p));
+    let transient = report.status.as_deref().is_some_and(|s| s.starts_with('4'));
+    report.action = if transient {
+        Some("delayed".into())
+    } else if permanent {
+        Some("failed".into())
+    } else {
+        None
+    };
+    report
+}
+
+fn delivery_status_report(status: &str) -> BounceReport {
     let mut report =
         BounceReport { recipients: Vec::new(), action: None, status: None, diagnostic: None };
     for line in unfold_fields(status) {
@@ -178,7 +252,7 @@ pub fn bounce_report(message: &Parsed) -> Option<BounceReport> {
             _ => {}
         }
     }
-    Some(report)
+    report
 }
 
 /// The delivery-status body is header-like: fields may be folded.
@@ -219,6 +293,18 @@ mod tests {
         );
         assert_eq!(c.kind, MessageKind::AutoReply);
         assert_eq!(c.reasons, vec!["Auto-Submitted: auto-replied"]);
+    }
+
+    #[test]
+    fn a_gmail_style_bounce_without_a_dsn_part_is_read_from_its_text() {
+        let raw = "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\r\nTo: sam@acme.example\r\nSubject: Delivery Status Notification (Failure)\r\n\r\nAddress not found\r\n\r\nYour message wasn't delivered to j.doe@gone.example because the address couldn't be found.\r\n\r\nThe response was:\r\n\r\n550 5.1.1 The email account that you tried to reach does not exist.\r\n";
+        let parsed = parse(raw.as_bytes()).expect("parses");
+        let c = classify(&parsed);
+        assert_eq!(c.kind, MessageKind::Bounce);
+        let report = bounce_report(&parsed, &c).expect("a bounce report");
+        assert_eq!(report.recipients, vec!["j.doe@gone.example"]);
+        assert_eq!(report.status.as_deref(), Some("5.1.1"));
+        assert_eq!(report.action.as_deref(), Some("failed"));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use ts_rs::TS;
 
 use crate::auth::AuthResults;
 use crate::classify::{BounceReport, Classification};
+use crate::forward::Forwarded;
 use crate::parse::Parsed;
 use crate::sanitize::SanitizedHtml;
 
@@ -34,6 +35,8 @@ pub struct Document {
     pub cc: Vec<Mailbox>,
     pub reply_to: Vec<Mailbox>,
     pub list_id: Option<String>,
+    /// Messages forwarded inside this one, attached or inline.
+    pub forwarded: Vec<Forwarded>,
     pub classification: Classification,
     pub bounce: Option<BounceReport>,
     pub auth: AuthResults,
@@ -73,6 +76,10 @@ pub struct Attachment {
     pub sha256: String,
     pub content_id: Option<String>,
     pub disposition: Option<String>,
+    /// The type the content's own bytes show, when recognisable.
+    pub sniffed_type: Option<String>,
+    /// Why opening this attachment is risky, if it is.
+    pub warning: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -113,6 +120,7 @@ pub(crate) fn assemble(parsed: Parsed, derived: Derived) -> Document {
         cc: parsed.cc,
         reply_to: parsed.reply_to,
         list_id: parsed.list_id,
+        forwarded: parsed.forwarded,
         classification: derived.classification,
         bounce: derived.bounce,
         auth: derived.auth,

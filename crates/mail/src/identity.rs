@@ -31,8 +31,8 @@ pub fn content_hash(message: &Parsed) -> String {
     field("subject", message.subject.as_deref().unwrap_or_default().trim());
     let body = message.text.as_deref().or(message.html.as_deref()).unwrap_or_default();
     field("body", &normalize_body(body));
-    for attachment in &message.attachments {
-        field("attachment", &attachment.sha256);
+    for digest in &message.attachment_digests {
+        field("attachment", digest);
     }
     hex::encode(hasher.finalize())
 }
@@ -45,6 +45,18 @@ pub fn dedupe_key(message_id: Option<&str>, content_hash: &str) -> String {
         Some(id) => format!("{id}#{short}"),
         None => format!("no-message-id#{}", &content_hash[..content_hash.len().min(32)]),
     }
+}
+
+/// SHA-256 of bytes with CRLF read as LF.
+pub(crate) fn line_neutral_digest(bytes: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    let mut rest = bytes;
+    while let Some(at) = rest.windows(2).position(|w| w == b"\r\n") {
+        hasher.update(&rest[..at]);
+        rest = &rest[at + 1..];
+    }
+    hasher.update(rest);
+    hex::encode(hasher.finalize())
 }
 
 fn normalize_body(body: &str) -> String {

@@ -12,12 +12,16 @@
 //! the content hash and dedupe key. [`read_message`] runs them all and returns
 //! the normalized [`Document`].
 
+pub mod attachments;
 pub mod auth;
 pub mod classify;
 pub mod document;
 pub mod error;
+pub mod forward;
+pub mod html_text;
 pub mod identity;
 pub mod parse;
+pub mod redact;
 pub mod reply;
 pub mod sanitize;
 
@@ -42,10 +46,20 @@ pub struct ReadOptions {
 pub fn read_message(raw: &[u8], options: &ReadOptions) -> Result<Document> {
     let parsed = parse::parse(raw)?;
     let classification = classify::classify(&parsed);
-    let bounce = classify::bounce_report(&parsed);
+    let bounce = classify::bounce_report(&parsed, &classification);
     let auth = auth::read_authentication_results(&parsed.headers, &options.trusted_authserv_ids);
-    let latest_reply = reply::latest_reply(parsed.text.as_deref(), parsed.html.as_deref());
-    let sanitized = parsed.html.as_deref().map(sanitize::sanitize_html);
+    let latest_reply = if parsed.text_is_derived {
+        reply::latest_reply_from_html(parsed.html.as_deref().unwrap_or_default())
+    } else {
+        reply::latest_reply(parsed.text.as_deref())
+    };
+    let inline: Vec<(String, String)> = parsed
+        .attachments
+        .iter()
+        .filter_map(|a| Some((a.content_id.clone()?, a.sha256.clone())))
+        .collect();
+    let sanitized =
+        parsed.html.as_deref().map(|html| sanitize::sanitize_html_with_inline(html, &inline));
     let content_hash = identity::content_hash(&parsed);
     let dedupe_key = identity::dedupe_key(parsed.message_id.as_deref(), &content_hash);
     Ok(document::assemble(

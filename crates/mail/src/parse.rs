@@ -6,8 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use mail_parser::{Address, HeaderValue, MessageParser, MessagePart, MimeHeaders, PartType};
-use sha2::{Digest, Sha256};
+use mail_parser::{
+    Address, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
+};
 
 use crate::document::{Attachment, Envelope, Mailbox};
 use crate::error::{MailError, Result};
@@ -30,6 +31,14 @@ pub struct Parsed {
     pub cc: Vec<Mailbox>,
     pub reply_to: Vec<Mailbox>,
     pub list_id: Option<String>,
+    pub forwarded: Vec<crate::forward::Forwarded>,
+    /// Per attachment, the digest the content hash uses: the exact bytes
+    /// for base64 parts, line endings normalised for the others (their
+    /// bytes change when a server rewrites CRLF as LF).
+    pub attachment_digests: Vec<String>,
+    /// True when the message had no text part and `text` was derived from
+    /// its HTML.
+    pub text_is_derived: bool,
     /// `type/subtype` of the top-level part, lower-cased.
     pub content_type: Option<String>,
     /// The `report-type` parameter of a multipart/report (RFC 6522).
@@ -65,13 +74,25 @@ pub fn parse(raw: &[u8]) -> Result<Parsed> {
     let mut warnings = Vec::new();
 
     parsed.envelope = Envelope {
-        mail_from: message.return_address().map(|a| a.trim().to_string()).filter(|a| !a.is_empty()),
+        // Only Return-Path carries the envelope sender (RFC 5321 §4.4); `<>`
+        // is the null sender of bounces and auto-replies, kept as "".
+        mail_from: parsed
+            .header("return-path")
+            .map(|v| v.trim().trim_start_matches('<').trim_end_matches('>').trim().to_string()),
         rcpt_to: envelope_recipients(&parsed.headers),
     };
     parsed.message_id = message.message_id().map(str::to_string).filter(|id| !id.is_empty());
     parsed.in_reply_to = message_ids(message.in_reply_to()).into_iter().next();
     parsed.references = message_ids(message.references());
     parsed.subject = message.subject().map(|s| clean_text(s, &mut warnings, "subject"));
+    if parsed.subject.as_deref().is_some_and(|s| s.contains('\u{FFFD}'))
+        && let Some(subject) = legacy_header_text(raw, &message, "Subject")
+    {
+        warnings.push(
+            "the Subject header holds 8-bit text that is not UTF-8; read as Windows-1252".into(),
+        );
+        parsed.subject = Some(subject);
+    }
     let header_end = find_header_end(raw);
     if raw[..header_end].contains(&0) {
         warnings.push("the header contains NUL bytes".into());
@@ -85,6 +106,20 @@ pub fn parse(raw: &[u8]) -> Result<Parsed> {
         None => None,
     };
     parsed.from = message.from().and_then(|a| mailboxes(a).into_iter().next());
+    if parsed
+        .from
+        .as_ref()
+        .is_some_and(|f| f.name.as_deref().is_some_and(|n| n.contains('\u{FFFD}')))
+        && let Some(from) = legacy_header_text(raw, &message, "From")
+    {
+        let header = format!("From: {from}\r\n\r\n");
+        if let Some(reparsed) = MessageParser::default().parse(header.as_bytes()) {
+            warnings.push(
+                "the From header holds 8-bit text that is not UTF-8; read as Windows-1252".into(),
+            );
+            parsed.from = reparsed.from().and_then(|a| mailboxes(a).into_iter().next());
+        }
+    }
     parsed.to = message.to().map(mailboxes).unwrap_or_default();
     parsed.cc = message.cc().map(mailboxes).unwrap_or_default();
     parsed.reply_to = message.reply_to().map(mailboxes).unwrap_or_default();
@@ -134,7 +169,8 @@ pub fn parse(raw: &[u8]) -> Result<Parsed> {
         Some(clean_text(&texts.join("\n"), &mut warnings, "text body"))
     } else if parsed.html.is_some() {
         // Only HTML was sent: derive the text a mail client would show.
-        message.body_text(0).map(|t| clean_text(&t, &mut warnings, "text body"))
+        parsed.text_is_derived = true;
+        parsed.html.as_deref().map(crate::html_text::html_to_text)
     } else {
         None
     };
@@ -157,13 +193,25 @@ pub fn parse(raw: &[u8]) -> Result<Parsed> {
             parsed.delivery_status = Some(String::from_utf8_lossy(part.contents()).into_owned());
         }
     }
-    parsed.attachments = message
+    let attachment_parts: Vec<&MessagePart<'_>> = message
         .attachments
         .iter()
         .filter(|&&id| Some(id as usize) != promoted)
         .filter_map(|&id| message.parts.get(id as usize))
-        .map(attachment)
         .collect();
+    parsed.attachments = attachment_parts.iter().map(|part| attachment(part)).collect();
+    parsed.attachment_digests = attachment_parts
+        .iter()
+        .zip(&parsed.attachments)
+        .map(|(part, described)| match part.encoding {
+            mail_parser::Encoding::Base64 => described.sha256.clone(),
+            _ => crate::identity::line_neutral_digest(part.contents()),
+        })
+        .collect();
+    parsed.forwarded = crate::forward::attached(&message);
+    if let Some(text) = &parsed.text {
+        parsed.forwarded.extend(crate::forward::inline(text));
+    }
     parsed.warnings = warnings;
     Ok(parsed)
 }
@@ -190,6 +238,19 @@ fn check_looks_like_message(raw: &[u8]) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Raw 8-bit bytes in a header break RFC 5322 §2.2 but are common; when
+/// they are not UTF-8 they are most often Windows-1252 (a superset of
+/// ISO-8859-1), which is how we read them.
+fn legacy_header_text(raw: &[u8], message: &Message<'_>, name: &str) -> Option<String> {
+    let header = message.headers().iter().find(|h| h.name().eq_ignore_ascii_case(name))?;
+    let bytes = raw.get(header.offset_start() as usize..header.offset_end() as usize)?;
+    if std::str::from_utf8(bytes).is_ok() {
+        return None;
+    }
+    let (text, _, _) = encoding_rs::WINDOWS_1252.decode(bytes);
+    Some(unfold(&text.replace('\0', "")))
 }
 
 /// Where the header section ends (the first empty line), or the end.
@@ -304,19 +365,11 @@ fn clean_text(text: &str, warnings: &mut Vec<String>, what: &str) -> String {
 }
 
 fn attachment(part: &MessagePart<'_>) -> Attachment {
-    let contents = part.contents();
     let content_type = part
         .content_type()
         .map(|ct| full_type(ct.ctype(), ct.subtype()))
         .unwrap_or_else(|| "application/octet-stream".into());
-    Attachment {
-        filename: part.attachment_name().map(str::to_string),
-        content_type,
-        size: contents.len() as u64,
-        sha256: hex::encode(Sha256::digest(contents)),
-        content_id: part.content_id().map(|id| id.trim_matches(['<', '>']).to_string()),
-        disposition: part.content_disposition().map(|cd| cd.ctype().to_ascii_lowercase()),
-    }
+    crate::attachments::describe(part, content_type)
 }
 
 #[cfg(test)]

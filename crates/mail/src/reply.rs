@@ -29,9 +29,9 @@ const ATTRIBUTION_OPENERS: &[&str] =
     &["On ", "Am ", "Le ", "El ", "Em ", "Op ", "Il ", "Den ", "W dniu ", "Dne "];
 
 /// Labels of the first and second line of an Outlook-style header block.
-const FROM_LABELS: &[&str] =
+pub(crate) const FROM_LABELS: &[&str] =
     &["From:", "Von:", "De :", "De:", "Da:", "Van:", "Fra:", "Från:", "Lähettäjä:", "Od:", "От:"];
-const SENT_LABELS: &[&str] = &[
+pub(crate) const SENT_LABELS: &[&str] = &[
     "Sent:",
     "Date:",
     "Gesendet:",
@@ -40,6 +40,7 @@ const SENT_LABELS: &[&str] = &[
     "Envoyé:",
     "Date :",
     "Enviado:",
+    "Enviado el:",
     "Enviada em:",
     "Fecha:",
     "Inviato:",
@@ -81,9 +82,40 @@ const FORWARD_MARKERS: &[&str] = &[
     "Inicio del mensaje reenviado:",
 ];
 
+/// Where clients start the quoted history in HTML, lower-cased. The cut is
+/// made at the tag that carries the marker.
+const HTML_QUOTE_MARKERS: &[&str] = &[
+    "class=\"gmail_quote",                            // Gmail
+    "id=\"divrplyfwdmsg\"",                           // Outlook on the web, Outlook mobile
+    "id=\"appendonsend\"",                            // Outlook on the web
+    "id=\"mail-editor-reference-message-container\"", // Outlook for iOS/Android
+    "border-top:solid #e1e1e1 1.0pt",                 // Outlook desktop's reply header
+    "border-top:solid #b5c4df 1.0pt",                 // older Outlook desktop
+    "type=\"cite\"",                                  // Apple Mail, iOS Mail, Thunderbird
+    "class=\"moz-cite-prefix\"",                      // Thunderbird's attribution line
+    "class=\"yahoo_quoted\"",                         // Yahoo Mail
+    "class=\"protonmail_quote\"",                     // Proton Mail
+    "class=\"zmail_extra\"",                          // Zoho Mail
+];
+
+/// The latest reply of a message that has only HTML: the HTML is cut at the
+/// first quote marker, turned into text, then read like a text reply (for
+/// signatures and markers the HTML did not tag).
+pub fn latest_reply_from_html(html: &str) -> Option<String> {
+    let lower = html.to_ascii_lowercase();
+    let cut = HTML_QUOTE_MARKERS
+        .iter()
+        .filter_map(|marker| lower.find(marker))
+        .min()
+        .map(|at| lower[..at].rfind('<').unwrap_or(at))
+        .unwrap_or(html.len());
+    let text = crate::html_text::html_to_text(&html[..cut]);
+    latest_reply(Some(&text))
+}
+
 /// Returns the new text of a reply, or `None` when nothing new was written
 /// (an empty forward, for example) or there is no body at all.
-pub fn latest_reply(text: Option<&str>, _html: Option<&str>) -> Option<String> {
+pub fn latest_reply(text: Option<&str>) -> Option<String> {
     let text = text?;
     let lines: Vec<&str> = text.lines().collect();
     let cut = (0..lines.len()).find(|&i| starts_history(&lines, i)).unwrap_or(lines.len());
@@ -108,7 +140,10 @@ fn starts_history(lines: &[&str], i: usize) -> bool {
     if is_dashed_separator(trimmed) || (trimmed.len() >= 10 && trimmed.chars().all(|c| c == '_')) {
         return true;
     }
-    if is_attribution(trimmed) {
+    if is_attribution(trimmed) || is_bare_attribution(lines, i) {
+        return true;
+    }
+    if is_outlook_app_footer(trimmed) {
         return true;
     }
     // Gmail wraps long attributions over two lines.
@@ -128,7 +163,7 @@ fn starts_history(lines: &[&str], i: usize) -> bool {
 
 /// `-----Original Message-----`, `---------- Forwarded message ---------`,
 /// `-------- Original Message --------` and their translations.
-fn is_dashed_separator(line: &str) -> bool {
+pub(crate) fn is_dashed_separator(line: &str) -> bool {
     line.starts_with("-----")
         && line.ends_with("-----")
         && line.trim_matches('-').trim().chars().any(char::is_alphabetic)
@@ -143,6 +178,30 @@ fn is_attribution(line: &str) -> bool {
         || line.contains('@')
         || line.chars().any(|c| c.is_ascii_digit());
     has_verb && has_anchor
+}
+
+/// Gmail writes some languages' attributions without a verb (Russian:
+/// "пн, 9 нояб. 2026 г. в 09:12, Имя <addr>:"). Such a line is taken as an
+/// attribution only when quoted lines follow it.
+fn is_bare_attribution(lines: &[&str], i: usize) -> bool {
+    let line = lines[i].trim();
+    let shaped = line.ends_with(':')
+        && line.contains('@')
+        && line.chars().any(|c| c.is_ascii_digit())
+        && line.chars().count() <= 200;
+    shaped
+        && lines[i + 1..]
+            .iter()
+            .map(|l| l.trim())
+            .find(|l| !l.is_empty())
+            .is_some_and(|l| l.starts_with('>'))
+}
+
+/// "Get Outlook for iOS" and its translations, under replies from the app.
+fn is_outlook_app_footer(line: &str) -> bool {
+    line.chars().count() < 80
+        && line.contains("Outlook")
+        && (line.contains("iOS") || line.contains("Android"))
 }
 
 fn is_outlook_header_block(lines: &[&str], i: usize) -> bool {
@@ -175,10 +234,10 @@ fn trim_trailing_quote<'a>(lines: &[&'a str]) -> Vec<&'a str> {
 
 #[cfg(test)]
 mod tests {
-    use super::latest_reply;
+    use super::{latest_reply, latest_reply_from_html};
 
     fn reply(text: &str) -> String {
-        latest_reply(Some(text), None).unwrap_or_default()
+        latest_reply(Some(text)).unwrap_or_default()
     }
 
     #[test]
@@ -210,9 +269,29 @@ mod tests {
     }
 
     #[test]
+    fn html_only_replies_are_cut_at_the_clients_quote_markers() {
+        let outlook = r#"<div>Approved, sign Monday.</div><div id="divRplyFwdMsg"><b>From:</b> Sam</div><div>old</div>"#;
+        assert_eq!(latest_reply_from_html(outlook).as_deref(), Some("Approved, sign Monday."));
+        let apple = r#"<div>Yes.</div><blockquote type="cite">Quote</blockquote>"#;
+        assert_eq!(latest_reply_from_html(apple).as_deref(), Some("Yes."));
+    }
+
+    #[test]
+    fn gmail_russian_attribution_without_a_verb() {
+        let text = "Согласны.\n\nпн, 9 нояб. 2026 г. в 09:12, Sam Patel <sam@acme.example>:\n\n> Добрый день\n";
+        assert_eq!(reply(text), "Согласны.");
+    }
+
+    #[test]
+    fn dutch_apple_mail_and_localized_outlook_app_footer() {
+        let text = "Akkoord.\n\nOutlook voor iOS downloaden\n\nOp 9 nov. 2026 om 09:12 heeft Sam <s@a.example> het volgende geschreven:\n\n> Hoi";
+        assert_eq!(reply(text), "Akkoord.");
+    }
+
+    #[test]
     fn a_bare_forward_has_no_reply() {
         assert_eq!(
-            latest_reply(Some("---------- Forwarded message ---------\nFrom: a@b.c\n"), None),
+            latest_reply(Some("---------- Forwarded message ---------\nFrom: a@b.c\n")),
             None
         );
     }

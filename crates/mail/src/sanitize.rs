@@ -5,7 +5,8 @@
 //! the UI can offer "load images"); known tracking beacons are counted apart.
 //! What stays: the tables, inline formatting and a vetted set of CSS
 //! properties that ordinary business mail uses for its layout. `cid:` images
-//! stay as `cid:` references for the viewer to resolve from local attachments.
+//! (RFC 2392) become `attachment://localhost/<sha256>` references that the
+//! viewer resolves from the local attachment store; an unknown `cid:` goes.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -109,7 +110,21 @@ const TRACKER_PATTERNS: &[&str] = &[
     "mailchimp.com/track",
 ];
 
+/// The URL under which the viewer serves a stored attachment.
+pub fn attachment_url(sha256: &str) -> String {
+    format!("attachment://localhost/{sha256}")
+}
+
+/// Sanitizes HTML that has no inline images to resolve.
 pub fn sanitize_html(html: &str) -> SanitizedHtml {
+    sanitize_html_with_inline(html, &[])
+}
+
+/// Sanitizes HTML, resolving `cid:` references against `inline`, the
+/// message's (content_id, sha256) pairs.
+pub fn sanitize_html_with_inline(html: &str, inline: &[(String, String)]) -> SanitizedHtml {
+    let inline: Arc<Vec<(String, String)>> = Arc::new(inline.to_vec());
+    let pixels = Arc::new(tracking_pixel_sources(html));
     let remote = Arc::new(AtomicU32::new(0));
     let trackers = Arc::new(AtomicU32::new(0));
     let (remote_seen, trackers_seen) = (Arc::clone(&remote), Arc::clone(&trackers));
@@ -118,12 +133,18 @@ pub fn sanitize_html(html: &str) -> SanitizedHtml {
     builder
         .add_generic_attributes(LAYOUT_ATTRIBUTES.iter().copied())
         .filter_style_properties(STYLE_PROPERTIES.iter().copied().collect::<HashSet<_>>())
-        .url_schemes(["http", "https", "mailto", "tel", "cid"].into_iter().collect())
+        .url_schemes(["http", "https", "mailto", "tel", "cid", "attachment"].into_iter().collect())
         .link_rel(Some("noopener noreferrer"))
         .set_tag_attribute_value("a", "target", "_blank")
         .strip_comments(true)
         .attribute_filter(move |element, attribute, value| {
-            filter_attribute(element, attribute, value, &remote_seen, &trackers_seen)
+            let seen = Seen {
+                pixels: &pixels,
+                inline: &inline,
+                remote: &remote_seen,
+                trackers: &trackers_seen,
+            };
+            filter_attribute(element, attribute, value, &seen)
         });
     let html = builder.clean(html).to_string();
     SanitizedHtml {
@@ -133,23 +154,40 @@ pub fn sanitize_html(html: &str) -> SanitizedHtml {
     }
 }
 
+/// What the attribute filter knows and counts.
+struct Seen<'a> {
+    /// `src` values of images that are tracking pixels by their shape.
+    pixels: &'a HashSet<String>,
+    /// (content_id, sha256) of the message's inline parts.
+    inline: &'a [(String, String)],
+    remote: &'a AtomicU32,
+    trackers: &'a AtomicU32,
+}
+
 fn filter_attribute<'u>(
     element: &str,
     attribute: &str,
     value: &'u str,
-    remote: &AtomicU32,
-    trackers: &AtomicU32,
+    seen: &Seen<'_>,
 ) -> Option<Cow<'u, str>> {
     let lower = value.trim().to_ascii_lowercase();
     match (element, attribute) {
         ("img", "src") | ("img", "srcset") => {
-            if lower.starts_with("cid:") {
-                Some(Cow::Borrowed(value))
+            if let Some(cid) = value.trim().get(4..).filter(|_| lower.starts_with("cid:")) {
+                let cid = cid.trim_matches(['<', '>']);
+                seen.inline
+                    .iter()
+                    .find(|(id, _)| id.eq_ignore_ascii_case(cid))
+                    .map(|(_, sha256)| Cow::Owned(attachment_url(sha256)))
+            } else if lower.starts_with("attachment:") {
+                None // only we write these, from cid: references
             } else {
-                if TRACKER_PATTERNS.iter().any(|p| lower.contains(p)) {
-                    trackers.fetch_add(1, Ordering::Relaxed);
+                if TRACKER_PATTERNS.iter().any(|p| lower.contains(p))
+                    || seen.pixels.contains(value.trim())
+                {
+                    seen.trackers.fetch_add(1, Ordering::Relaxed);
                 } else if attribute == "src" {
-                    remote.fetch_add(1, Ordering::Relaxed);
+                    seen.remote.fetch_add(1, Ordering::Relaxed);
                 }
                 None
             }
@@ -160,6 +198,80 @@ fn filter_attribute<'u>(
         (_, "background") => None,
         _ => Some(Cow::Borrowed(value)),
     }
+}
+
+/// The `src` of every `<img>` that is 1x1 or smaller, or hidden: open
+/// beacons whatever host they come from. A light scan of the tags suffices:
+/// every remote image is blocked anyway, this only tells the two apart.
+fn tracking_pixel_sources(html: &str) -> HashSet<String> {
+    let mut found = HashSet::new();
+    let lower = html.to_ascii_lowercase();
+    let mut rest = 0;
+    while let Some(start) = lower[rest..].find("<img").map(|i| i + rest) {
+        let end = lower[start..].find('>').map_or(lower.len(), |i| start + i);
+        let tag = &html[start..end];
+        let attrs = attributes(tag);
+        let get = |name: &str| attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let tiny = |v: Option<&str>| {
+            v.and_then(|v| v.trim().trim_end_matches("px").parse::<f32>().ok())
+                .is_some_and(|n| n <= 1.0)
+        };
+        let style = get("style").unwrap_or_default().to_ascii_lowercase().replace(' ', "");
+        let hidden = style.contains("display:none")
+            || style.contains("visibility:hidden")
+            || style.contains("opacity:0")
+            || style.contains("width:1px")
+            || style.contains("height:1px")
+            || style.contains("width:0")
+            || style.contains("height:0");
+        if (tiny(get("width")) || tiny(get("height")) || hidden)
+            && let Some(src) = get("src")
+        {
+            found.insert(src.trim().to_string());
+        }
+        rest = end.min(lower.len());
+        if rest == start {
+            break;
+        }
+    }
+    found
+}
+
+/// `name="value"`, `name='value'` and `name=value` pairs of one tag.
+fn attributes(tag: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let bytes = tag.as_bytes();
+    let mut i = tag.find(char::is_whitespace).unwrap_or(tag.len());
+    while i < bytes.len() {
+        while i < bytes.len() && (bytes[i].is_ascii_whitespace() || bytes[i] == b'/') {
+            i += 1;
+        }
+        let name_start = i;
+        while i < bytes.len() && !bytes[i].is_ascii_whitespace() && bytes[i] != b'=' {
+            i += 1;
+        }
+        let name = tag[name_start..i].to_ascii_lowercase();
+        if i < bytes.len() && bytes[i] == b'=' {
+            i += 1;
+            let (value_start, value_end) = match bytes.get(i) {
+                Some(&q @ (b'"' | b'\'')) => {
+                    let close = tag[i + 1..].find(q as char).map_or(tag.len(), |j| i + 1 + j);
+                    (i + 1, close)
+                }
+                _ => {
+                    let end = tag[i..].find(char::is_whitespace).map_or(tag.len(), |j| i + j);
+                    (i, end)
+                }
+            };
+            out.push((name, tag[value_start..value_end].to_string()));
+            i = value_end + 1;
+        } else if !name.is_empty() {
+            out.push((name, String::new()));
+        } else {
+            i += 1;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -179,10 +291,9 @@ mod tests {
     #[test]
     fn remote_images_are_blocked_and_trackers_counted_apart() {
         let s = sanitize_html(
-            r#"<img src="https://cdn.example.com/logo.png"><img src="https://x.list-manage.com/track/open.php?u=1" width="1" height="1"><img src="cid:logo@x">"#,
+            r#"<img src="https://cdn.example.com/logo.png"><img src="https://x.list-manage.com/track/open.php?u=1" width="1" height="1">"#,
         );
         assert_eq!((s.remote_images_blocked, s.trackers_removed), (1, 1));
-        assert!(s.html.contains(r#"src="cid:logo@x""#), "{}", s.html);
         assert!(!s.html.contains("cdn.example.com"), "{}", s.html);
     }
 
@@ -193,6 +304,25 @@ mod tests {
         );
         assert!(s.html.contains(r#"width="600""#), "{}", s.html);
         assert!(!s.html.contains("evil"), "{}", s.html);
+    }
+
+    #[test]
+    fn cid_images_point_at_local_attachments_and_unknown_ones_go() {
+        let inline = [("logo@x".to_string(), "ab12".to_string())];
+        let s = super::sanitize_html_with_inline(
+            r#"<img src="cid:logo@x"><img src="cid:missing@x"><img src="attachment://localhost/forged">"#,
+            &inline,
+        );
+        assert!(s.html.contains(r#"src="attachment://localhost/ab12""#), "{}", s.html);
+        assert_eq!(s.html.matches("src=").count(), 1, "{}", s.html);
+    }
+
+    #[test]
+    fn pixels_are_trackers_by_shape_whatever_their_host() {
+        let s = sanitize_html(
+            r#"<img width=1 height=1 src="https://news.example/i/77.gif"><img style="display: none" src='https://x.example/a.png'><img src="https://x.example/photo.jpg" width="600">"#,
+        );
+        assert_eq!((s.trackers_removed, s.remote_images_blocked), (2, 1));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use dealthread_mail::ReadOptions;
 
 use super::{Done, print_line};
 
-pub fn run(paths: &[PathBuf]) -> anyhow::Result<Done> {
+pub fn run(paths: &[PathBuf], trusted_authserv_ids: Vec<String>) -> anyhow::Result<Done> {
     let files::Discovery { inputs, failed, notes } = files::discover(paths);
     let mut any_failed = !failed.is_empty();
     for line in failed {
@@ -14,7 +14,7 @@ pub fn run(paths: &[PathBuf]) -> anyhow::Result<Done> {
     for line in notes {
         eprintln!("dealthread: note: {line}");
     }
-    let options = ReadOptions::default();
+    let options = ReadOptions { trusted_authserv_ids };
     for input in &inputs {
         let read = files::for_each_message(input, &mut |message| {
             match dealthread_mail::read_message(&message.bytes, &options) {

@@ -5,6 +5,7 @@ import type { Bodies } from "./Bodies";
 import type { BounceReport } from "./BounceReport";
 import type { Classification } from "./Classification";
 import type { Envelope } from "./Envelope";
+import type { Forwarded } from "./Forwarded";
 import type { Mailbox } from "./Mailbox";
 
 export type Document = { envelope: Envelope, 
@@ -17,7 +18,11 @@ headers: { [key in string]: Array<string> }, bodies: Bodies, attachments: Array<
 /**
  * RFC 3339, in the sender's own offset.
  */
-date: string | null, from: Mailbox | null, to: Array<Mailbox>, cc: Array<Mailbox>, reply_to: Array<Mailbox>, list_id: string | null, classification: Classification, bounce: BounceReport | null, auth: AuthResults, latest_reply: string | null, html_sanitized: string | null, 
+date: string | null, from: Mailbox | null, to: Array<Mailbox>, cc: Array<Mailbox>, reply_to: Array<Mailbox>, list_id: string | null, 
+/**
+ * Messages forwarded inside this one, attached or inline.
+ */
+forwarded: Array<Forwarded>, classification: Classification, bounce: BounceReport | null, auth: AuthResults, latest_reply: string | null, html_sanitized: string | null, 
 /**
  * Remote images removed from `html_sanitized` (the UI offers to load them).
  */
