@@ -23,6 +23,9 @@ fn fixtures() -> Vec<PathBuf> {
     let root = repo().join("tests/fixtures");
     for kind in std::fs::read_dir(&root).expect("tests/fixtures exists") {
         let kind = kind.expect("dir entry").path();
+        if !kind.is_dir() {
+            continue; // generate.py lives beside the kind folders
+        }
         for file in std::fs::read_dir(&kind).expect("fixture kind folder") {
             let file = file.expect("dir entry").path();
             if file.extension().is_some_and(|e| e == "eml") {

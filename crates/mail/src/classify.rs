@@ -94,9 +94,8 @@ pub fn classify(message: &Parsed) -> Classification {
             bounce_reasons.push(format!("From: {}", from.address));
         }
     }
-    if message.envelope.mail_from.as_deref() == Some("") {
-        bounce_reasons.push("null return path (Return-Path: <>)".into());
-    }
+    // A null return path (Return-Path: <>) is no bounce signal by itself:
+    // RFC 3834 §3.3 asks auto-responders to send from the null sender too.
 
     // RFC 3834 §5: Auto-Submitted with any value but "no".
     if let Some(value) = message.header("auto-submitted") {
@@ -278,6 +277,14 @@ mod tests {
 
     fn kind_of(raw: &str) -> Classification {
         classify(&parse(raw.as_bytes()).expect("test message parses"))
+    }
+
+    #[test]
+    fn an_out_of_office_from_the_null_sender_is_an_auto_reply_not_a_bounce() {
+        let c = kind_of(
+            "Return-Path: <>\r\nFrom: a@x.com\r\nAuto-Submitted: auto-replied\r\nSubject: Away\r\n\r\nback Monday",
+        );
+        assert_eq!(c.kind, MessageKind::AutoReply, "reasons: {:?}", c.reasons);
     }
 
     #[test]
