@@ -53,6 +53,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Full-text search over subject, people, replies, bodies and attachment names.
+    Search {
+        /// Words to find; the last one also matches as a prefix.
+        #[arg(required = true, value_name = "QUERY")]
+        words: Vec<String>,
+        #[arg(long, value_name = "ID")]
+        deal: Option<String>,
+        /// Part of the sender's address or name.
+        #[arg(long, value_name = "TEXT")]
+        from: Option<String>,
+        /// Only mail dated on or after this day (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        after: Option<String>,
+        /// Only mail dated before this day (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        before: Option<String>,
+        #[arg(long)]
+        has_attachment: bool,
+        /// normal, auto_reply, bounce or list.
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
     /// List deals with their message counts and last activity.
     Deals {
         #[arg(long)]
@@ -83,6 +109,22 @@ fn main() -> ExitCode {
         Command::Import { paths } => commands::import::run(&db, &paths),
         Command::Timeline { deal, json } => commands::timeline::run(&db, &deal, json),
         Command::Deals { json } => commands::deals::run(&db, json),
+        Command::Search { words, deal, from, after, before, has_attachment, kind, limit, json } => {
+            commands::search::run(
+                &db,
+                commands::search::Options {
+                    words,
+                    deal,
+                    from,
+                    after,
+                    before,
+                    has_attachment,
+                    kind,
+                    limit,
+                    json,
+                },
+            )
+        }
         Command::Crm { command: CrmCommand::ImportEntities { file } } => {
             commands::crm::import_entities(&db, &file)
         }

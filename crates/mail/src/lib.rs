@@ -24,6 +24,7 @@ pub mod parse;
 pub mod redact;
 pub mod reply;
 pub mod sanitize;
+pub mod thread;
 
 pub use document::Document;
 pub use error::{MailError, Result};

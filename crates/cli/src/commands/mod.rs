@@ -4,6 +4,7 @@ pub mod crm;
 pub mod deals;
 pub mod import;
 pub mod parse;
+pub mod search;
 pub mod timeline;
 
 use std::path::Path;

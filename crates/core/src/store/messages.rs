@@ -1,8 +1,11 @@
 //! The `messages` and `message_sources` tables.
 
 use dealthread_mail::Document;
-use rusqlite::{Connection, OptionalExtension, params};
+use dealthread_mail::document::Mailbox;
+use dealthread_mail::thread::thread_keys;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use super::threads;
 use crate::error::Result;
 
 /// One message on its way into the store.
@@ -53,8 +56,10 @@ pub fn insert(conn: &Connection, m: &NewMessage<'_>) -> Result<Inserted> {
             conn.execute(
                 "INSERT INTO messages (dedupe_key, message_id, content_hash, raw_sha256, raw_size,
                      subject, from_name, from_address, date, sort_time, arrived_at, kind,
-                     latest_reply, text_body, has_attachments, document, parse_error, deal_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                     latest_reply, text_body, has_attachments, document, parse_error, deal_id,
+                 participants, attachment_names)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+                         ?19, ?20)",
                 params![
                     key,
                     doc.and_then(|d| d.message_id.as_deref()),
@@ -74,9 +79,13 @@ pub fn insert(conn: &Connection, m: &NewMessage<'_>) -> Result<Inserted> {
                     json,
                     m.parse_error,
                     m.deal_id,
+                    doc.map(participants),
+                    doc.map(attachment_names),
                 ],
             )?;
-            Inserted::New(conn.last_insert_rowid())
+            let id = conn.last_insert_rowid();
+            file_in_thread(conn, id, doc, m.arrived_at)?;
+            Inserted::New(id)
         }
     };
     let id = match outcome {
@@ -88,6 +97,60 @@ pub fn insert(conn: &Connection, m: &NewMessage<'_>) -> Result<Inserted> {
         params![id, m.source, m.locator, m.arrived_at],
     )?;
     Ok(outcome)
+}
+
+/// Threads the new message and flags a Message-ID that another message
+/// already uses.
+fn file_in_thread(conn: &Connection, id: i64, doc: Option<&Document>, now: i64) -> Result<()> {
+    let keys = doc.map_or_else(Vec::new, |d| {
+        thread_keys(d.message_id.as_deref(), d.in_reply_to.as_deref(), &d.references)
+    });
+    threads::assign(conn, id, &keys, now)?;
+    if let Some(message_id) = doc.and_then(|d| d.message_id.as_deref()) {
+        conn.execute(
+            "UPDATE messages SET message_id_reused = 1
+             WHERE message_id = ?1 AND (SELECT count(*) FROM messages WHERE message_id = ?1) > 1",
+            [message_id],
+        )?;
+    }
+    Ok(())
+}
+
+fn mailbox_text(m: &Mailbox) -> String {
+    match &m.name {
+        Some(name) => format!("{name} <{}>", m.address),
+        None => m.address.clone(),
+    }
+}
+
+/// "Name <address>, ..." of everyone on the message, for search.
+fn participants(doc: &Document) -> String {
+    let all = doc.from.iter().chain(&doc.to).chain(&doc.cc).chain(&doc.reply_to);
+    all.map(mailbox_text).collect::<Vec<_>>().join(", ")
+}
+
+fn attachment_names(doc: &Document) -> String {
+    doc.attachments.iter().filter_map(|a| a.filename.as_deref()).collect::<Vec<_>>().join(" ")
+}
+
+/// Migration 2: threads and search fields for the messages stored before.
+pub(super) fn backfill_v2(tx: &Transaction<'_>) -> Result<()> {
+    let rows: Vec<(i64, Option<String>, i64)> = {
+        let mut stmt = tx.prepare("SELECT id, document, arrived_at FROM messages ORDER BY id")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    for (id, json, arrived_at) in rows {
+        let doc: Option<Document> = json.and_then(|j| serde_json::from_str(&j).ok());
+        if let Some(doc) = &doc {
+            tx.execute(
+                "UPDATE messages SET participants = ?1, attachment_names = ?2 WHERE id = ?3",
+                params![participants(doc), attachment_names(doc), id],
+            )?;
+        }
+        file_in_thread(tx, id, doc.as_ref(), arrived_at)?;
+    }
+    Ok(())
 }
 
 pub fn count(conn: &Connection) -> Result<i64> {

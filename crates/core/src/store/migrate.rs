@@ -7,19 +7,36 @@
 
 use std::path::Path;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, Transaction};
 
 use super::APPLICATION_ID;
 use crate::error::{CoreError, Result};
 
+/// A step that SQL alone cannot do, run after its migration's SQL in the
+/// same transaction.
+type Backfill = fn(&Transaction<'_>) -> Result<()>;
+
 /// In order; the version after applying `MIGRATIONS[i]` is `i + 1`.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str, Option<Backfill>)] = &[
+    ("0001_init", include_str!("migrations/0001_init.sql"), None),
+    (
+        "0002_threads",
+        include_str!("migrations/0002_threads.sql"),
+        Some(super::messages::backfill_v2),
+    ),
+    ("0003_search", include_str!("migrations/0003_search.sql"), None),
+];
 
 pub fn latest_version() -> i64 {
     MIGRATIONS.len() as i64
 }
 
 pub fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
+    apply_up_to(conn, path, latest_version())
+}
+
+/// Applies migrations up to `target` (tests start databases at old versions).
+pub fn apply_up_to(conn: &mut Connection, path: &Path, target: i64) -> Result<()> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if current > latest_version() {
         return Err(CoreError::DatabaseTooNew {
@@ -28,12 +45,20 @@ pub fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
             supported: latest_version(),
         });
     }
-    for (index, (name, sql)) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    for (index, (name, sql, backfill)) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(current as usize)
+        .take((target - current).max(0) as usize)
+    {
         let version = index as i64 + 1;
         let tx = conn.transaction()?;
         tx.execute_batch(sql).map_err(|e| {
             CoreError::Corrupt(format!("migration {name} failed on {}: {e}", path.display()))
         })?;
+        if let Some(backfill) = backfill {
+            backfill(&tx)?;
+        }
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
         tx.pragma_update(None, "user_version", version)?;
         tx.commit()?;

@@ -2,11 +2,13 @@
 //! MIME files beside it. The single source of truth for the app and the CLI.
 //!
 //! Queries live in one module per table or aggregate: [`messages`], [`deals`],
-//! [`timeline`].
+//! [`threads`], [`search`], [`timeline`].
 
 pub mod deals;
 pub mod messages;
-mod migrate;
+pub mod migrate;
+pub mod search;
+pub mod threads;
 pub mod timeline;
 
 use std::path::{Path, PathBuf};

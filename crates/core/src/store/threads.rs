@@ -1,0 +1,99 @@
+//! The `threads` and `thread_keys` tables: threads as connected components
+//! of Message-IDs (see `dealthread_mail::thread`).
+//!
+//! Each message's keys (its own id and every id it references) are looked
+//! up; the threads they already belong to are merged into the oldest one,
+//! and the keys recorded under it. Arrival order therefore changes thread
+//! row ids but never which messages share a thread.
+
+use dealthread_mail::thread::{self, ThreadMessage};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+
+use crate::error::Result;
+
+/// References beyond this many (oldest dropped) are ignored: real threads
+/// stay far below it, and it bounds the work a hostile header can cause.
+const MAX_KEYS: usize = 200;
+
+/// Puts the message `row` into its thread and returns the thread's id.
+pub fn assign(conn: &Connection, row: i64, keys: &[String], now: i64) -> Result<i64> {
+    let keys: Vec<&String> = match keys.split_first() {
+        Some((own, refs)) if keys.len() > MAX_KEYS => {
+            std::iter::once(own).chain(refs[refs.len() - (MAX_KEYS - 1)..].iter()).collect()
+        }
+        _ => keys.iter().collect(),
+    };
+    let mut existing: Vec<i64> = if keys.is_empty() {
+        Vec::new()
+    } else {
+        let placeholders = vec!["?"; keys.len()].join(",");
+        let mut stmt = conn.prepare(&format!(
+            "SELECT DISTINCT thread_id FROM thread_keys WHERE key IN ({placeholders}) ORDER BY thread_id"
+        ))?;
+        stmt.query_map(params_from_iter(keys.iter()), |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    let target = if existing.is_empty() {
+        conn.execute("INSERT INTO threads (created_at) VALUES (?1)", [now])?;
+        conn.last_insert_rowid()
+    } else {
+        let target = existing.remove(0);
+        for other in existing {
+            conn.execute(
+                "UPDATE messages SET thread_id = ?1 WHERE thread_id = ?2",
+                [target, other],
+            )?;
+            conn.execute(
+                "UPDATE thread_keys SET thread_id = ?1 WHERE thread_id = ?2",
+                [target, other],
+            )?;
+            conn.execute("DELETE FROM threads WHERE id = ?1", [other])?;
+        }
+        target
+    };
+    let mut put = conn.prepare_cached(
+        "INSERT INTO thread_keys (key, thread_id) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET thread_id = excluded.thread_id",
+    )?;
+    for key in keys {
+        put.execute(params![key, target])?;
+    }
+    conn.execute("UPDATE messages SET thread_id = ?1 WHERE id = ?2", [target, row])?;
+    Ok(target)
+}
+
+/// One thread's messages as a reply tree: (row id, depth), depth-first.
+pub fn tree(conn: &Connection, thread_id: i64) -> Result<Vec<(i64, usize)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, message_id, document, sort_time FROM messages WHERE thread_id = ?1 ORDER BY sort_time, id",
+    )?;
+    let rows = stmt.query_map([thread_id], |row| {
+        let document: Option<String> = row.get(2)?;
+        let parsed = document.and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok());
+        let in_reply_to =
+            parsed.as_ref().and_then(|d| d["in_reply_to"].as_str().map(str::to_string));
+        let references = parsed
+            .as_ref()
+            .and_then(|d| d["references"].as_array().cloned())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        Ok(ThreadMessage {
+            id: row.get(0)?,
+            message_id: row.get(1)?,
+            in_reply_to,
+            references,
+            sort_time: row.get(3)?,
+        })
+    })?;
+    let messages: Vec<ThreadMessage> = rows.collect::<rusqlite::Result<_>>()?;
+    Ok(thread::build_tree(&messages).into_iter().map(|p| (p.id, p.depth)).collect())
+}
+
+/// The thread a Message-ID belongs to, if it has been seen.
+pub fn thread_of_key(conn: &Connection, key: &str) -> Result<Option<i64>> {
+    Ok(conn
+        .query_row("SELECT thread_id FROM thread_keys WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}

@@ -1,0 +1,265 @@
+//! The store against real SQLite files: threading whatever the arrival
+//! order, dedupe across sources, reused Message-IDs, migrations from every
+//! earlier version, and search.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use dealthread_core::Store;
+use dealthread_core::ingest::{Outcome, RawMessage, ingest_batch};
+use dealthread_core::store::search::{SearchQuery, search};
+use dealthread_core::store::{messages, migrate, threads};
+use dealthread_mail::ReadOptions;
+use rusqlite::Connection;
+
+const NOW: i64 = 1_795_000_000; // 2026-11-18
+
+/// A message with the given ids; `refs` and `irt` are the References and
+/// In-Reply-To headers; `minute` orders the Date headers.
+fn mail(id: &str, refs: &[&str], irt: Option<&str>, minute: u32, subject: &str) -> Vec<u8> {
+    let mut m = format!(
+        "From: person-{id}@customer.example\r\nTo: sam@acme.example\r\nSubject: {subject}\r\nDate: Mon, 9 Nov 2026 10:{minute:02}:00 +0000\r\nMessage-ID: <{id}@x.example>\r\n"
+    );
+    if !refs.is_empty() {
+        let refs: Vec<String> = refs.iter().map(|r| format!("<{r}@x.example>")).collect();
+        m.push_str(&format!("References: {}\r\n", refs.join(" ")));
+    }
+    if let Some(irt) = irt {
+        m.push_str(&format!("In-Reply-To: <{irt}@x.example>\r\n"));
+    }
+    m.push_str(&format!("\r\nMessage {id}.\r\n"));
+    m.into_bytes()
+}
+
+fn ingest(store: &mut Store, name: &str, raw: Vec<u8>, source: &str) -> Outcome {
+    let batch = [RawMessage { bytes: raw, source: source.into(), locator: name.into() }];
+    ingest_batch(store, &batch, &ReadOptions::default(), NOW).expect("ingest").remove(0)
+}
+
+/// Which Message-IDs share a thread: the partition, independent of row ids.
+fn partition(conn: &Connection) -> BTreeSet<BTreeSet<String>> {
+    let mut by_thread: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
+    let mut stmt = conn.prepare("SELECT thread_id, message_id FROM messages").expect("prepare");
+    let rows =
+        stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))).expect("query");
+    for row in rows {
+        let (thread, id) = row.expect("row");
+        by_thread.entry(thread).or_default().insert(id);
+    }
+    by_thread.into_values().collect()
+}
+
+fn permutations(n: usize) -> Vec<Vec<usize>> {
+    if n == 0 {
+        return vec![vec![]];
+    }
+    let mut out = Vec::new();
+    for rest in permutations(n - 1) {
+        for at in 0..=rest.len() {
+            let mut p = rest.clone();
+            p.insert(at, n - 1);
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_thread_is_the_same_whatever_order_its_messages_arrive_in() {
+    // a: the quote. b: its reply. r2 names only b (no References), r3 only a:
+    // arriving before a and b they start threads of their own, which must
+    // merge when b arrives. e replies through a parent (x) we never see.
+    let thread = [
+        ("a", mail("a", &[], None, 1, "Quote")),
+        ("b", mail("b", &["a"], Some("a"), 2, "Re: Quote")),
+        ("r2", mail("r2", &[], Some("b"), 3, "Re: Quote")),
+        ("r3", mail("r3", &[], Some("a"), 4, "Re: Quote")),
+        ("e", mail("e", &["a", "x"], Some("x"), 5, "Re: Quote")),
+    ];
+    // Same subject, no references: never threaded with the others.
+    let stranger = mail("s", &[], None, 6, "Re: Quote");
+
+    let expected: BTreeSet<BTreeSet<String>> = [
+        thread.iter().map(|(id, _)| format!("{id}@x.example")).collect(),
+        BTreeSet::from(["s@x.example".to_string()]),
+    ]
+    .into_iter()
+    .collect();
+    let mut trees = BTreeSet::new();
+    let orders = permutations(thread.len());
+    assert_eq!(orders.len(), 120);
+    for order in orders {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(&dir.path().join("t.db")).expect("open");
+        for (n, &i) in order.iter().enumerate() {
+            if n == 2 {
+                ingest(&mut store, "s", stranger.clone(), "file");
+            }
+            ingest(&mut store, thread[i].0, thread[i].1.clone(), "file");
+        }
+        assert_eq!(partition(store.conn()), expected, "arrival order {order:?}");
+
+        let thread_id =
+            threads::thread_of_key(store.conn(), "a@x.example").expect("lookup").expect("a seen");
+        let tree: Vec<(String, usize)> = threads::tree(store.conn(), thread_id)
+            .expect("tree")
+            .into_iter()
+            .map(|(row, depth)| {
+                let id: String = store
+                    .conn()
+                    .query_row("SELECT message_id FROM messages WHERE id = ?1", [row], |r| r.get(0))
+                    .expect("message id");
+                (id, depth)
+            })
+            .collect();
+        trees.insert(tree);
+    }
+    assert_eq!(trees.len(), 1, "the reply tree differs between arrival orders: {trees:?}");
+    let tree = trees.into_iter().next().unwrap_or_default();
+    let shape: Vec<(&str, usize)> =
+        tree.iter().map(|(id, d)| (id.trim_end_matches("@x.example"), *d)).collect();
+    assert_eq!(shape, vec![("a", 0), ("b", 1), ("r2", 2), ("r3", 1), ("e", 1)]);
+}
+
+#[test]
+fn the_same_message_from_two_sources_is_one_message_with_two_provenances() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open(&dir.path().join("t.db")).expect("open");
+    let raw = mail("once", &[], None, 1, "Hello");
+    let mut via_provider =
+        b"Received: from mx2 by provider; Mon, 9 Nov 2026 10:01:00 +0000\r\n".to_vec();
+    via_provider.extend_from_slice(&raw);
+    assert!(matches!(ingest(&mut store, "INBOX/1", raw.clone(), "imap:team"), Outcome::New { .. }));
+    assert!(matches!(
+        ingest(&mut store, "msg_77", via_provider, "provider:team"),
+        Outcome::Duplicate { .. }
+    ));
+    assert!(matches!(ingest(&mut store, "INBOX/1", raw, "imap:team"), Outcome::Duplicate { .. }));
+    assert_eq!(messages::count(store.conn()).expect("count"), 1);
+    let sources: i64 = store
+        .conn()
+        .query_row("SELECT count(*) FROM message_sources", [], |r| r.get(0))
+        .expect("sources");
+    assert_eq!(sources, 2, "re-reading the same source adds no provenance");
+}
+
+#[test]
+fn two_messages_reusing_one_message_id_are_both_kept_and_flagged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open(&dir.path().join("t.db")).expect("open");
+    ingest(&mut store, "1", mail("dup", &[], None, 1, "First"), "file");
+    ingest(&mut store, "2", mail("dup", &[], None, 2, "Second, other content"), "file");
+    let flagged: i64 = store
+        .conn()
+        .query_row("SELECT count(*) FROM messages WHERE message_id_reused = 1", [], |r| r.get(0))
+        .expect("flags");
+    assert_eq!(messages::count(store.conn()).expect("count"), 2);
+    assert_eq!(flagged, 2);
+}
+
+/// Creates a database at `version` holding one message, as a user's would
+/// be: the message written by version 1's SQL, then upgraded to `version`.
+fn database_at(version: i64, path: &Path) {
+    let mut conn = Connection::open(path).expect("create");
+    migrate::apply_up_to(&mut conn, path, 1).expect("version 1");
+    let raw = mail("old", &[], None, 1, "Renewal quote from the old days");
+    let doc = dealthread_mail::read_message(&raw, &ReadOptions::default()).expect("reads");
+    let json = serde_json::to_string(&doc).expect("json");
+    conn.execute(
+        "INSERT INTO messages (dedupe_key, message_id, content_hash, raw_sha256, raw_size, subject,
+             from_address, date, sort_time, arrived_at, kind, latest_reply, text_body, document)
+         VALUES (?1, 'old@x.example', ?2, ?2, 10, ?3, 'person-old@customer.example', ?4, ?5, ?5,
+                 'normal', 'Message old.', 'Message old.', ?6)",
+        rusqlite::params![doc.dedupe_key, doc.content_hash, doc.subject, doc.date, NOW, json],
+    )
+    .expect("insert at version 1");
+    migrate::apply_up_to(&mut conn, path, version).expect("upgrade to the old version");
+}
+
+#[test]
+fn databases_from_every_earlier_version_migrate_with_their_data() {
+    for version in 1..migrate::latest_version() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(format!("v{version}.db"));
+        database_at(version, &path);
+        let store = Store::open(&path).unwrap_or_else(|e| panic!("migrating from v{version}: {e}"));
+        let thread: Option<i64> = store
+            .conn()
+            .query_row(
+                "SELECT thread_id FROM messages WHERE message_id = 'old@x.example'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("row survives");
+        assert!(thread.is_some(), "v{version}: the old message was not threaded");
+        let hits =
+            search(store.conn(), &SearchQuery { text: "renewal".into(), ..Default::default() })
+                .expect("search");
+        assert_eq!(hits.len(), 1, "v{version}: the old message is not searchable");
+        let by_sender =
+            search(store.conn(), &SearchQuery { text: "person-old".into(), ..Default::default() })
+                .expect("search");
+        assert_eq!(by_sender.len(), 1, "v{version}: participants were not backfilled");
+    }
+}
+
+#[test]
+fn search_finds_by_prefix_filters_and_highlights() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open(&dir.path().join("t.db")).expect("open");
+    dealthread_core::demo::load_if_empty(&mut store).expect("demo");
+
+    let hits =
+        search(store.conn(), &SearchQuery { text: "CFO whether".into(), ..Default::default() })
+            .expect("search");
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(
+        hits[0].from.as_ref().map(|m| m.address.as_str()),
+        Some("dana.reyes@northwind.example")
+    );
+    assert!(
+        hits[0].snippet.iter().any(|p| p.highlight && p.text == "CFO"),
+        "{:?}",
+        hits[0].snippet
+    );
+
+    let prefix =
+        search(store.conn(), &SearchQuery { text: "questionn".into(), ..Default::default() })
+            .expect("search");
+    assert_eq!(prefix.len(), 1, "a prefix finds 'questionnaire': {prefix:?}");
+
+    let on_deal =
+        SearchQuery { text: "pilot".into(), deal_id: Some("D-1001".into()), ..Default::default() };
+    assert!(
+        search(store.conn(), &on_deal).expect("search").is_empty(),
+        "the filter excludes other deals"
+    );
+
+    let with_files = SearchQuery {
+        text: "PO-NW-20931".into(),
+        has_attachment: Some(true),
+        ..Default::default()
+    };
+    assert_eq!(
+        search(store.conn(), &with_files).expect("search").len(),
+        1,
+        "attachment names are searched"
+    );
+
+    let auto = SearchQuery {
+        text: "office".into(),
+        kind: Some(dealthread_mail::classify::MessageKind::AutoReply),
+        ..Default::default()
+    };
+    assert_eq!(search(store.conn(), &auto).expect("search").len(), 1);
+
+    // "order" is in one subject and in another message's body only.
+    let ranked = search(store.conn(), &SearchQuery { text: "order ".into(), ..Default::default() })
+        .expect("search");
+    let subjects: Vec<&str> = ranked.iter().filter_map(|h| h.subject.as_deref()).collect();
+    assert_eq!(subjects.first(), Some(&"Signed order form: platform expansion"), "{subjects:?}");
+    assert!(
+        subjects.contains(&"Re: Renewal quote for 250 seats"),
+        "body matches are found too: {subjects:?}"
+    );
+}
