@@ -44,6 +44,10 @@ enum Command {
     Import {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
+        /// Print `committed N` on stdout each time a batch is durably
+        /// stored, for scripts that track progress.
+        #[arg(long)]
+        progress_lines: bool,
     },
     /// Show a deal's messages, oldest first.
     Timeline {
@@ -106,7 +110,9 @@ fn main() -> ExitCode {
     let _config = cli.config;
     let outcome = match cli.command {
         Command::Parse { files, trusted } => commands::parse::run(&files, trusted),
-        Command::Import { paths } => commands::import::run(&db, &paths),
+        Command::Import { paths, progress_lines } => {
+            commands::import::run(&db, &paths, progress_lines)
+        }
         Command::Timeline { deal, json } => commands::timeline::run(&db, &deal, json),
         Command::Deals { json } => commands::deals::run(&db, json),
         Command::Search { words, deal, from, after, before, has_attachment, kind, limit, json } => {

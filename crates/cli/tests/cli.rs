@@ -215,3 +215,18 @@ fn a_file_that_is_not_our_database_is_refused_and_left_alone() {
     assert!(err.contains("notes.txt") && err.contains("not a SQLite database"), "{err}");
     assert_eq!(std::fs::read_to_string(&db).expect("read"), "shopping list");
 }
+
+#[test]
+fn search_prints_highlighted_snippets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("s.db");
+    assert!(import(&db, &[&repo().join("crates/core/demo")]).status.success());
+    let db_arg = db.display().to_string();
+    let output = dealthread(&["--db", &db_arg, "search", "questionn"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("[questionnaire]") && text.contains("D-1002"), "{text}");
+    let bad = dealthread(&["--db", &db_arg, "search", "x", "--kind", "spam"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("--kind spam"), "{}", stderr(&bad));
+}

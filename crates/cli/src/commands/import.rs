@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{Done, open_store};
 
-pub fn run(db: &Path, paths: &[PathBuf]) -> anyhow::Result<Done> {
+pub fn run(db: &Path, paths: &[PathBuf], progress_lines: bool) -> anyhow::Result<Done> {
     let mut store = open_store(db)?;
     let bar = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new_spinner();
@@ -22,7 +22,11 @@ pub fn run(db: &Path, paths: &[PathBuf]) -> anyhow::Result<Done> {
         ProgressBar::hidden()
     };
     let report = files::import(&mut store, paths, &ReadOptions::default(), &mut |p| {
-        bar.set_position(p.done as u64)
+        bar.set_position(p.done as u64);
+        if progress_lines {
+            // Called after the batch's transaction committed.
+            let _ = super::print_line(&format!("committed {}", p.done));
+        }
     })?;
     bar.finish_and_clear();
 
