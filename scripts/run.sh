@@ -22,7 +22,9 @@ fi
 shot=target/dealthread-headless.png
 echo "==> No display found: starting Dealthread under Xvfb (Ctrl-C to stop)."
 echo "    A screenshot will be saved to $shot in a few seconds."
+echo "    Its stored mail is encrypted with a key kept in a gnome-keyring started for this session."
 exec xvfb-run -a -s "-screen 0 1280x800x24 -nolisten tcp" dbus-run-session -- bash -c '
+  eval "$(printf dealthread | gnome-keyring-daemon --unlock --components=secrets)"
   "$1" & app_pid=$!
   sleep 8 && import -window root "$2" && echo "    Saved $2"
   wait $app_pid' _ "$app" "$shot"

@@ -13,6 +13,7 @@ trap 'rm -rf "$work"' EXIT
 
 DEALTHREAD_DB="$work/demo.db" xvfb-run -a -s "-screen 0 1280x800x24 -nolisten tcp" \
   dbus-run-session -- bash -c '
+    eval "$(printf dealthread | gnome-keyring-daemon --unlock --components=secrets)"
     target/debug/dealthread-app >"$1/app.log" 2>&1 & app=$!
     # Wait for the store to open, then for the window to paint.
     for _ in $(seq 1 100); do grep -q "store opened" "$1/app.log" && break; sleep 0.2; done

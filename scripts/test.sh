@@ -22,9 +22,15 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "Build the app for the end-to-end tests"
 cargo build --locked -p dealthread-app
 
-step "Rust tests, with the end-to-end tests under Xvfb and a private D-Bus session"
+step "Rust tests, under Xvfb, a private D-Bus session and an unlocked gnome-keyring"
+# The keyring's files go to a throwaway folder, never the user's own.
+XDG_DATA_HOME=$(mktemp -d)
+export XDG_DATA_HOME
+unset DEALTHREAD_STORE_KEY
 xvfb-run -a -s "-screen 0 1280x800x24 -nolisten tcp" \
-  dbus-run-session -- cargo test --workspace --locked --no-fail-fast
+  dbus-run-session -- bash -c '
+    eval "$(printf dealthread-tests | gnome-keyring-daemon --unlock --components=secrets)"
+    exec cargo test --workspace --locked --no-fail-fast'
 
 step "TypeScript bindings are up to date with the Rust types"
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then

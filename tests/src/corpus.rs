@@ -88,11 +88,17 @@ fn base64_lines(data: &[u8]) -> String {
 
 /// One message: the `i`th of a corpus, replying within threads of up to 6.
 pub fn message(rng: &mut Rng, i: usize) -> Vec<u8> {
+    message_on(rng, i, None)
+}
+
+/// Like [`message`], filed on `deal` (and with ids of its own) when given.
+pub fn message_on(rng: &mut Rng, i: usize, deal: Option<&str>) -> Vec<u8> {
     let (company, domain) = *rng.pick(COMPANIES);
     let person = *rng.pick(PEOPLE);
     let local = person.to_ascii_lowercase().replace(' ', ".").replace('é', "e");
     let thread = i / 6;
-    let deal = 1000 + thread % 500;
+    let deal = deal.map_or_else(|| format!("D-{}", 1000 + thread % 500), str::to_string);
+    let tag = if deal.starts_with("D-") { String::new() } else { format!("{deal}.") };
     let day = 1 + (i % 28);
     let mut body = String::new();
     for _ in 0..(2 + rng.below(5)) {
@@ -104,17 +110,17 @@ pub fn message(rng: &mut Rng, i: usize) -> Vec<u8> {
     let _ = write!(
         m,
         "Return-Path: <{local}@{domain}>\r\nReceived: from mx.{domain} by mx.inbound.acme-sales.example; Mon, {day} Nov 2026 10:00:00 +0000\r\n\
-         Delivered-To: deal+D-{deal}@inbound.acme-sales.example\r\nFrom: {person} <{local}@{domain}>\r\n\
-         To: Sam Patel <sam.patel@acme-sales.example>\r\nCc: deal+D-{deal}@inbound.acme-sales.example\r\n\
+         Delivered-To: deal+{deal}@inbound.acme-sales.example\r\nFrom: {person} <{local}@{domain}>\r\n\
+         To: Sam Patel <sam.patel@acme-sales.example>\r\nCc: deal+{deal}@inbound.acme-sales.example\r\n\
          Subject: Re: {company} proposal #{thread}\r\nDate: Mon, {day} Nov 2026 {:02}:{:02}:00 +0100\r\n\
-         Message-ID: <m{i}.{thread}@{domain}>\r\n",
+         Message-ID: <{tag}m{i}.{thread}@{domain}>\r\n",
         8 + i % 10,
         i % 60
     );
     if !i.is_multiple_of(6) {
-        let _ = write!(m, "In-Reply-To: <m{}.{thread}@{domain}>\r\nReferences:", i - 1);
+        let _ = write!(m, "In-Reply-To: <{tag}m{}.{thread}@{domain}>\r\nReferences:", i - 1);
         for j in (thread * 6)..i {
-            let _ = write!(m, " <m{j}.{thread}@{domain}>");
+            let _ = write!(m, " <{tag}m{j}.{thread}@{domain}>");
         }
         m.push_str("\r\n");
     }
@@ -170,6 +176,27 @@ pub fn write_corpus(dir: &Path, count: usize, seed: u64) -> std::io::Result<Gene
         let raw = message(&mut rng, i);
         bytes += raw.len() as u64;
         std::fs::write(dir.join(format!("{:05}.eml", i + 1)), raw)?;
+    }
+    Ok(Generated { files: count, bytes })
+}
+
+/// Writes `count` messages as a maildir (`cur/NAME:2,`, `new/`, `tmp/`), all
+/// filed on deal `deal` when one is given (for a long timeline).
+pub fn write_maildir(
+    dir: &Path,
+    count: usize,
+    seed: u64,
+    deal: Option<&str>,
+) -> std::io::Result<Generated> {
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(dir.join(sub))?;
+    }
+    let mut rng = Rng::new(seed);
+    let mut bytes = 0u64;
+    for i in 0..count {
+        let raw = message_on(&mut rng, i, deal);
+        bytes += raw.len() as u64;
+        std::fs::write(dir.join("cur").join(format!("{seed}.{i:06}.bench:2,S")), raw)?;
     }
     Ok(Generated { files: count, bytes })
 }

@@ -83,6 +83,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Delete raw MIME older than the retention age (30 days unless set);
+    /// everything read from it stays: documents, threads, search, attachments.
+    PurgeRaw {
+        /// Override the retention age for this run.
+        #[arg(long, value_name = "DAYS")]
+        older_than_days: Option<i64>,
+    },
     /// List deals with their message counts and last activity.
     Deals {
         #[arg(long)]
@@ -115,6 +122,7 @@ fn main() -> ExitCode {
         }
         Command::Timeline { deal, json } => commands::timeline::run(&db, &deal, json),
         Command::Deals { json } => commands::deals::run(&db, json),
+        Command::PurgeRaw { older_than_days } => commands::purge::run(&db, older_than_days),
         Command::Search { words, deal, from, after, before, has_attachment, kind, limit, json } => {
             commands::search::run(
                 &db,

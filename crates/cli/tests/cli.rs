@@ -10,9 +10,13 @@ fn dealthread(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dealthread"))
         .args(args)
         .env_remove("DEALTHREAD_DB")
+        .env("DEALTHREAD_STORE_KEY", TEST_KEY)
         .output()
         .expect("running the dealthread binary")
 }
+
+/// The raw store's key for these runs (no keyring needed).
+const TEST_KEY: &str = "0707070707070707070707070707070707070707070707070707070707070707";
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")

@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 const MESSAGES: usize = 3000;
+const KEY: &str = "1111111111111111111111111111111111111111111111111111111111111111";
 
 fn count(db: &std::path::Path) -> i64 {
     let conn = rusqlite::Connection::open(db).expect("the database opens after the kill");
@@ -27,6 +28,7 @@ fn an_import_killed_mid_way_loses_nothing_and_resumes_without_duplicates() {
             .arg(&db)
             .arg("import")
             .arg("--progress-lines")
+            .env("DEALTHREAD_STORE_KEY", KEY)
             .arg(&mail)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -63,6 +65,7 @@ fn an_import_killed_mid_way_loses_nothing_and_resumes_without_duplicates() {
         .arg(&db)
         .arg("import")
         .arg(&mail)
+        .env("DEALTHREAD_STORE_KEY", KEY)
         .output()
         .expect("finish the import");
     assert!(finish.status.success(), "{}", String::from_utf8_lossy(&finish.stderr));

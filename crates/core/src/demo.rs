@@ -50,7 +50,11 @@ mod tests {
     #[test]
     fn the_demo_loads_once_with_every_message_on_its_deal() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut store = Store::open(&dir.path().join("demo.db")).expect("open");
+        let mut store = Store::open_with_key(
+            &dir.path().join("demo.db"),
+            Some(crate::rawstore::StoreKey::from_bytes([7; 32])),
+        )
+        .expect("open");
         assert!(load_if_empty(&mut store).expect("load"));
         assert!(!load_if_empty(&mut store).expect("second load"), "must not load twice");
         let listed = deals::list(store.conn()).expect("deals");

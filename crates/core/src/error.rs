@@ -10,8 +10,10 @@ use ts_rs::TS;
 pub enum CoreError {
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("database error: {0}")]
-    Database(#[from] rusqlite::Error),
+    // Not a `#[source]`: the description already carries SQLite's detail,
+    // and error chains would print it twice.
+    #[error("{}", describe_sqlite(.0))]
+    Database(rusqlite::Error),
     #[error("{}: {reason}", path.display())]
     NotOurDatabase { path: PathBuf, reason: String },
     #[error(
@@ -25,6 +27,14 @@ pub enum CoreError {
     InvalidInput(String),
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
+    #[error("{0}")]
+    Keyring(String),
+}
+
+impl From<rusqlite::Error> for CoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        CoreError::Database(error)
+    }
 }
 
 impl CoreError {
@@ -41,12 +51,18 @@ impl CoreError {
                 ErrorCode::DiskFull
             }
             CoreError::Io { .. } => ErrorCode::Io,
+            CoreError::Database(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DiskFull =>
+            {
+                ErrorCode::DiskFull
+            }
             CoreError::Database(_) => ErrorCode::Database,
             CoreError::NotOurDatabase { .. } => ErrorCode::NotOurDatabase,
             CoreError::DatabaseTooNew { .. } => ErrorCode::DatabaseTooNew,
             CoreError::NotFound(_) => ErrorCode::NotFound,
             CoreError::InvalidInput(_) => ErrorCode::InvalidInput,
             CoreError::Corrupt(_) => ErrorCode::Corrupt,
+            CoreError::Keyring(_) => ErrorCode::Keyring,
         }
     }
 }
@@ -64,6 +80,29 @@ pub enum ErrorCode {
     DatabaseTooNew,
     InvalidInput,
     Corrupt,
+    /// The OS keyring is missing, locked, or refused.
+    Keyring,
 }
 
 pub type Result<T> = std::result::Result<T, CoreError>;
+
+/// SQLite's errors in words a rep can act on; the detail stays for support.
+fn describe_sqlite(error: &rusqlite::Error) -> String {
+    use rusqlite::ErrorCode as Code;
+    let rusqlite::Error::SqliteFailure(failure, detail) = error else {
+        return format!("database error: {error}");
+    };
+    let what = match failure.code {
+        Code::DiskFull => "the disk is full: the database could not grow",
+        Code::SystemIoFailure => "could not write the database file: is the disk full or failing?",
+        Code::DatabaseCorrupt | Code::NotADatabase => "the database file is damaged",
+        Code::DatabaseBusy | Code::DatabaseLocked => {
+            "the database is busy: is another Dealthread writing to it?"
+        }
+        Code::ReadOnly | Code::CannotOpen | Code::PermissionDenied => {
+            "the database file cannot be written: check its permissions"
+        }
+        _ => return format!("database error: {}", detail.as_deref().unwrap_or("unknown")),
+    };
+    format!("{what} (SQLite error {})", failure.extended_code)
+}

@@ -5,6 +5,7 @@ use dealthread_mail::{Document, ReadOptions};
 
 use crate::error::Result;
 use crate::matching;
+use crate::rawstore::BlobKind;
 use crate::store::{Store, deals, messages};
 
 /// One message as a source delivered it.
@@ -47,11 +48,22 @@ pub fn ingest_batch(
 ) -> Result<Vec<Outcome>> {
     let mut prepared = Vec::with_capacity(batch.len());
     for message in batch {
-        let read = dealthread_mail::read_message(&message.bytes, options);
-        // Durable first: the bytes are on disk before any row refers to them.
-        let raw_sha256 = store.raw().put(&message.bytes)?;
+        let read = dealthread_mail::read_message_with_attachments(&message.bytes, options)
+            .map(|r| (r.document, r.attachment_bytes));
+        let raw_sha256 = store.raw().put(BlobKind::Message, &message.bytes)?;
+        let read = match read {
+            Ok((document, attachment_bytes)) => {
+                for bytes in &attachment_bytes {
+                    store.raw().put(BlobKind::Attachment, bytes)?;
+                }
+                Ok(document)
+            }
+            Err(e) => Err(e),
+        };
         prepared.push((message, read, raw_sha256));
     }
+    // Durable first: every blob is on disk before any row refers to it.
+    store.raw().sync()?;
 
     let tx = store.conn_mut().transaction()?;
     let mut outcomes = Vec::with_capacity(prepared.len());
@@ -79,6 +91,7 @@ pub fn ingest_batch(
                 arrived_at: now,
                 source: &message.source,
                 locator: &message.locator,
+                attachments_stored: true,
             },
         )?;
         outcomes.push(match (inserted, error) {

@@ -11,6 +11,8 @@ pub mod ingest;
 pub mod matching;
 pub mod paths;
 pub mod rawstore;
+pub mod retention;
+pub mod secrets;
 pub mod sources;
 pub mod store;
 

@@ -7,12 +7,17 @@ use std::path::Path;
 
 use dealthread_core::Store;
 use dealthread_core::ingest::{Outcome, RawMessage, ingest_batch};
+use dealthread_core::rawstore::StoreKey;
 use dealthread_core::store::search::{SearchQuery, search};
 use dealthread_core::store::{messages, migrate, threads};
 use dealthread_mail::ReadOptions;
 use rusqlite::Connection;
 
 const NOW: i64 = 1_795_000_000; // 2026-11-18
+
+fn open(path: &Path) -> Store {
+    Store::open_with_key(path, Some(StoreKey::from_bytes([42; 32]))).expect("the store opens")
+}
 
 /// A message with the given ids; `refs` and `irt` are the References and
 /// In-Reply-To headers; `minute` orders the Date headers.
@@ -90,7 +95,7 @@ fn a_thread_is_the_same_whatever_order_its_messages_arrive_in() {
     assert_eq!(orders.len(), 120);
     for order in orders {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut store = Store::open(&dir.path().join("t.db")).expect("open");
+        let mut store = open(&dir.path().join("t.db"));
         for (n, &i) in order.iter().enumerate() {
             if n == 2 {
                 ingest(&mut store, "s", stranger.clone(), "file");
@@ -124,7 +129,7 @@ fn a_thread_is_the_same_whatever_order_its_messages_arrive_in() {
 #[test]
 fn the_same_message_from_two_sources_is_one_message_with_two_provenances() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut store = Store::open(&dir.path().join("t.db")).expect("open");
+    let mut store = open(&dir.path().join("t.db"));
     let raw = mail("once", &[], None, 1, "Hello");
     let mut via_provider =
         b"Received: from mx2 by provider; Mon, 9 Nov 2026 10:01:00 +0000\r\n".to_vec();
@@ -146,7 +151,7 @@ fn the_same_message_from_two_sources_is_one_message_with_two_provenances() {
 #[test]
 fn two_messages_reusing_one_message_id_are_both_kept_and_flagged() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut store = Store::open(&dir.path().join("t.db")).expect("open");
+    let mut store = open(&dir.path().join("t.db"));
     ingest(&mut store, "1", mail("dup", &[], None, 1, "First"), "file");
     ingest(&mut store, "2", mail("dup", &[], None, 2, "Second, other content"), "file");
     let flagged: i64 = store
@@ -182,7 +187,8 @@ fn databases_from_every_earlier_version_migrate_with_their_data() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join(format!("v{version}.db"));
         database_at(version, &path);
-        let store = Store::open(&path).unwrap_or_else(|e| panic!("migrating from v{version}: {e}"));
+        let store = Store::open_with_key(&path, Some(StoreKey::from_bytes([42; 32])))
+            .unwrap_or_else(|e| panic!("migrating from v{version}: {e}"));
         let thread: Option<i64> = store
             .conn()
             .query_row(
@@ -206,7 +212,7 @@ fn databases_from_every_earlier_version_migrate_with_their_data() {
 #[test]
 fn search_finds_by_prefix_filters_and_highlights() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut store = Store::open(&dir.path().join("t.db")).expect("open");
+    let mut store = open(&dir.path().join("t.db"));
     dealthread_core::demo::load_if_empty(&mut store).expect("demo");
 
     let hits =
@@ -261,5 +267,94 @@ fn search_finds_by_prefix_filters_and_highlights() {
     assert!(
         subjects.contains(&"Re: Renewal quote for 250 seats"),
         "body matches are found too: {subjects:?}"
+    );
+}
+
+#[test]
+fn retention_purges_old_raw_mime_and_keeps_everything_read_from_it() {
+    use dealthread_core::rawstore::BlobKind;
+    use dealthread_core::retention::purge_raw;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = open(&dir.path().join("t.db"));
+    let day = 86_400;
+    let old = {
+        let mut raw = mail("old", &[], None, 1, "Renewal quote, last quarter").to_vec();
+        let at = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("header end");
+        raw.splice(at..at, b"\r\nMIME-Version: 1.0".iter().copied());
+        raw
+    };
+    let batch = [RawMessage { bytes: old, source: "file".into(), locator: "old".into() }];
+    ingest_batch(&mut store, &batch, &ReadOptions::default(), NOW - 40 * day).expect("old mail");
+    let batch = [RawMessage {
+        bytes: mail("new", &[], None, 2, "Fresh"),
+        source: "file".into(),
+        locator: "new".into(),
+    }];
+    ingest_batch(&mut store, &batch, &ReadOptions::default(), NOW - 5 * day).expect("new mail");
+
+    let raw_of = |store: &Store, id: &str| -> String {
+        store
+            .conn()
+            .query_row("SELECT raw_sha256 FROM messages WHERE message_id = ?1", [id], |r| r.get(0))
+            .expect("raw sha")
+    };
+    let (old_sha, new_sha) = (raw_of(&store, "old@x.example"), raw_of(&store, "new@x.example"));
+    let report = purge_raw(&mut store, None, NOW).expect("purge");
+    assert_eq!(report.messages, 1, "only mail older than the default 30 days");
+    assert!(report.bytes_freed > 0);
+    assert!(store.raw().get(BlobKind::Message, &old_sha).is_err(), "old raw MIME is gone");
+    assert!(store.raw().get(BlobKind::Message, &new_sha).is_ok(), "recent raw MIME stays");
+    let hits = search(store.conn(), &SearchQuery { text: "renewal".into(), ..Default::default() })
+        .expect("search");
+    assert_eq!(hits.len(), 1, "the purged message is still searchable");
+    let purged_at: Option<i64> = store
+        .conn()
+        .query_row(
+            "SELECT raw_purged_at FROM messages WHERE message_id = 'old@x.example'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("marker");
+    assert_eq!(purged_at, Some(NOW));
+    assert_eq!(
+        purge_raw(&mut store, None, NOW).expect("again").messages,
+        0,
+        "purging twice is a no-op"
+    );
+}
+
+#[test]
+fn attachments_outlive_raw_retention_and_are_stored_once() {
+    use dealthread_core::rawstore::BlobKind;
+    use dealthread_core::retention::purge_raw;
+
+    let with_pdf = |id: &str| {
+        format!(
+            "From: buyer@customer.example\r\nSubject: PO {id}\r\nMessage-ID: <{id}@x.example>\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nPO attached.\r\n\
+             --b\r\nContent-Type: application/pdf; name=po.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJSVFT0YK\r\n--b--\r\n"
+        )
+        .into_bytes()
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = open(&dir.path().join("t.db"));
+    let batch = [
+        RawMessage { bytes: with_pdf("po1"), source: "file".into(), locator: "1".into() },
+        RawMessage { bytes: with_pdf("po2"), source: "file".into(), locator: "2".into() },
+    ];
+    ingest_batch(&mut store, &batch, &ReadOptions::default(), NOW - 60 * 86_400).expect("ingest");
+    let sha: String = store
+        .conn()
+        .query_row("SELECT DISTINCT sha256 FROM attachments", [], |r| r.get(0))
+        .expect("one distinct attachment");
+    assert_eq!(
+        dealthread_core::store::attachments::carriers(store.conn(), &sha).expect("count"),
+        2
+    );
+    purge_raw(&mut store, None, NOW).expect("purge");
+    assert_eq!(
+        store.raw().get(BlobKind::Attachment, &sha).expect("still there"),
+        b"%PDF-1.4\n%%EOF\n"
     );
 }

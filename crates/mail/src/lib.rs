@@ -45,7 +45,25 @@ pub struct ReadOptions {
 /// no header fields); damaged but recognisable mail yields a document whose
 /// `parse_warnings` say what was wrong.
 pub fn read_message(raw: &[u8], options: &ReadOptions) -> Result<Document> {
-    let parsed = parse::parse(raw)?;
+    Ok(understand(parse::parse(raw)?, options).0)
+}
+
+/// A document and its attachments' decoded bytes, in the order of
+/// `document.attachments`.
+pub struct ReadMessage {
+    pub document: Document,
+    pub attachment_bytes: Vec<Vec<u8>>,
+}
+
+/// Like [`read_message`], also returning each attachment's bytes, for a
+/// store that keeps attachments apart from the raw message.
+pub fn read_message_with_attachments(raw: &[u8], options: &ReadOptions) -> Result<ReadMessage> {
+    let (document, attachment_bytes) = understand(parse::parse_keeping_attachments(raw)?, options);
+    Ok(ReadMessage { document, attachment_bytes })
+}
+
+fn understand(mut parsed: parse::Parsed, options: &ReadOptions) -> (Document, Vec<Vec<u8>>) {
+    let attachment_bytes = std::mem::take(&mut parsed.attachment_bytes);
     let classification = classify::classify(&parsed);
     let bounce = classify::bounce_report(&parsed, &classification);
     let auth = auth::read_authentication_results(&parsed.headers, &options.trusted_authserv_ids);
@@ -63,7 +81,7 @@ pub fn read_message(raw: &[u8], options: &ReadOptions) -> Result<Document> {
         parsed.html.as_deref().map(|html| sanitize::sanitize_html_with_inline(html, &inline));
     let content_hash = identity::content_hash(&parsed);
     let dedupe_key = identity::dedupe_key(parsed.message_id.as_deref(), &content_hash);
-    Ok(document::assemble(
+    let document = document::assemble(
         parsed,
         document::Derived {
             classification,
@@ -74,5 +92,6 @@ pub fn read_message(raw: &[u8], options: &ReadOptions) -> Result<Document> {
             content_hash,
             dedupe_key,
         },
-    ))
+    );
+    (document, attachment_bytes)
 }

@@ -36,6 +36,9 @@ pub struct Parsed {
     /// for base64 parts, line endings normalised for the others (their
     /// bytes change when a server rewrites CRLF as LF).
     pub attachment_digests: Vec<String>,
+    /// The decoded bytes of each attachment, when asked for (see
+    /// [`parse_keeping_attachments`]); empty otherwise.
+    pub attachment_bytes: Vec<Vec<u8>>,
     /// True when the message had no text part and `text` was derived from
     /// its HTML.
     pub text_is_derived: bool,
@@ -62,6 +65,15 @@ impl Parsed {
 
 /// Parses raw MIME. See [`crate::read_message`] for what counts as failure.
 pub fn parse(raw: &[u8]) -> Result<Parsed> {
+    parse_with(raw, false)
+}
+
+/// Like [`parse`], also keeping each attachment's decoded bytes.
+pub fn parse_keeping_attachments(raw: &[u8]) -> Result<Parsed> {
+    parse_with(raw, true)
+}
+
+fn parse_with(raw: &[u8], keep_attachments: bool) -> Result<Parsed> {
     check_looks_like_message(raw)?;
     let message = MessageParser::default()
         .parse(raw)
@@ -208,6 +220,9 @@ pub fn parse(raw: &[u8]) -> Result<Parsed> {
             _ => crate::identity::line_neutral_digest(part.contents()),
         })
         .collect();
+    if keep_attachments {
+        parsed.attachment_bytes = attachment_parts.iter().map(|p| p.contents().to_vec()).collect();
+    }
     parsed.forwarded = crate::forward::attached(&message);
     if let Some(text) = &parsed.text {
         parsed.forwarded.extend(crate::forward::inline(text));

@@ -4,6 +4,7 @@ pub mod crm;
 pub mod deals;
 pub mod import;
 pub mod parse;
+pub mod purge;
 pub mod search;
 pub mod timeline;
 

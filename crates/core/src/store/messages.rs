@@ -5,7 +5,7 @@ use dealthread_mail::document::Mailbox;
 use dealthread_mail::thread::thread_keys;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::threads;
+use super::{attachments, threads};
 use crate::error::Result;
 
 /// One message on its way into the store.
@@ -21,6 +21,8 @@ pub struct NewMessage<'a> {
     pub arrived_at: i64,
     pub source: &'a str,
     pub locator: &'a str,
+    /// Whether the attachments' blobs were written to the raw store.
+    pub attachments_stored: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +87,9 @@ pub fn insert(conn: &Connection, m: &NewMessage<'_>) -> Result<Inserted> {
             )?;
             let id = conn.last_insert_rowid();
             file_in_thread(conn, id, doc, m.arrived_at)?;
+            if let Some(doc) = doc {
+                attachments::insert_for(conn, id, doc, m.attachments_stored)?;
+            }
             Inserted::New(id)
         }
     };
@@ -149,6 +154,22 @@ pub(super) fn backfill_v2(tx: &Transaction<'_>) -> Result<()> {
             )?;
         }
         file_in_thread(tx, id, doc.as_ref(), arrived_at)?;
+    }
+    Ok(())
+}
+
+/// Migration 4: attachment rows for the messages stored before (their
+/// blobs were not kept apart then).
+pub(super) fn backfill_v4(tx: &Transaction<'_>) -> Result<()> {
+    let rows: Vec<(i64, String)> = {
+        let mut stmt =
+            tx.prepare("SELECT id, document FROM messages WHERE document IS NOT NULL ORDER BY id")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?
+    };
+    for (id, json) in rows {
+        if let Ok(doc) = serde_json::from_str::<Document>(&json) {
+            attachments::insert_for(tx, id, &doc, false)?;
+        }
     }
     Ok(())
 }

@@ -25,6 +25,11 @@ const MIGRATIONS: &[(&str, &str, Option<Backfill>)] = &[
         Some(super::messages::backfill_v2),
     ),
     ("0003_search", include_str!("migrations/0003_search.sql"), None),
+    (
+        "0004_attachments_settings",
+        include_str!("migrations/0004_attachments_settings.sql"),
+        Some(super::messages::backfill_v4),
+    ),
 ];
 
 pub fn latest_version() -> i64 {

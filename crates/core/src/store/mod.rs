@@ -4,10 +4,12 @@
 //! Queries live in one module per table or aggregate: [`messages`], [`deals`],
 //! [`threads`], [`search`], [`timeline`].
 
+pub mod attachments;
 pub mod deals;
 pub mod messages;
 pub mod migrate;
 pub mod search;
+pub mod settings;
 pub mod threads;
 pub mod timeline;
 
@@ -17,7 +19,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{CoreError, Result};
-use crate::rawstore::RawStore;
+use crate::rawstore::{RawStore, StoreKey};
 
 /// Written into the database header so we can tell our file from any other
 /// SQLite database ("DTHD").
@@ -32,8 +34,14 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the database at `path`, applying pending
     /// migrations. Refuses, untouched, a file that is not a Dealthread
-    /// database or one written by a newer Dealthread.
+    /// database or one written by a newer Dealthread. The raw store's key
+    /// comes from the OS keyring (or `$DEALTHREAD_STORE_KEY`).
     pub fn open(path: &Path) -> Result<Store> {
+        Store::open_with_key(path, None)
+    }
+
+    /// Like [`Store::open`], with the raw store's key given (tests).
+    pub fn open_with_key(path: &Path, key: Option<StoreKey>) -> Result<Store> {
         check_header(path)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| CoreError::io(dir, e))?;
@@ -48,7 +56,11 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
         migrate::apply(&mut conn, path)?;
-        let raw = RawStore::new(raw_dir_for(path));
+        let key = match key {
+            Some(key) => key,
+            None => StoreKey::load_or_create(&settings::store_key_id(&conn)?)?,
+        };
+        let raw = RawStore::new(raw_dir_for(path), &key);
         Ok(Store { conn, path: path.to_path_buf(), raw })
     }
 
@@ -130,7 +142,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("notes.db");
         std::fs::write(&path, b"these are my notes, not a database").expect("write");
-        let error = Store::open(&path).err().expect("must refuse");
+        let error = Store::open_with_key(&path, Some(StoreKey::from_bytes([7; 32])))
+            .err()
+            .expect("must refuse");
         assert!(matches!(error, CoreError::NotOurDatabase { .. }), "{error}");
         assert_eq!(std::fs::read(&path).expect("read"), b"these are my notes, not a database");
     }
@@ -142,7 +156,9 @@ mod tests {
         let other = Connection::open(&path).expect("create");
         other.execute_batch("CREATE TABLE recipes (name TEXT);").expect("schema");
         drop(other);
-        let error = Store::open(&path).err().expect("must refuse");
+        let error = Store::open_with_key(&path, Some(StoreKey::from_bytes([7; 32])))
+            .err()
+            .expect("must refuse");
         assert!(error.to_string().contains("another application"), "{error}");
     }
 
@@ -150,8 +166,9 @@ mod tests {
     fn reopening_keeps_the_schema_version() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("d.db");
-        drop(Store::open(&path).expect("first open"));
-        let store = Store::open(&path).expect("second open");
+        drop(Store::open_with_key(&path, Some(StoreKey::from_bytes([7; 32]))).expect("first open"));
+        let store =
+            Store::open_with_key(&path, Some(StoreKey::from_bytes([7; 32]))).expect("second open");
         let version: i64 =
             store.conn().pragma_query_value(None, "user_version", |r| r.get(0)).expect("version");
         assert_eq!(version, migrate::latest_version());

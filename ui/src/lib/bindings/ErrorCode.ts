@@ -3,4 +3,4 @@
 /**
  * What kind of failure reached the user; exported to TypeScript.
  */
-export type ErrorCode = "io" | "disk_full" | "not_found" | "database" | "not_our_database" | "database_too_new" | "invalid_input" | "corrupt";
+export type ErrorCode = "io" | "disk_full" | "not_found" | "database" | "not_our_database" | "database_too_new" | "invalid_input" | "corrupt" | "keyring";

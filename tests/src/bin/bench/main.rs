@@ -2,8 +2,12 @@
 //! in one run, reported as a ratio. Run through `scripts/bench.sh`, which
 //! builds in release mode.
 //!
-//!     bench mail [--messages N]   parse+classify+reply+sanitize vs Python's email
-//!     bench mail-one FILE         (internal) read one file, print peak memory
+//!     bench mail [--messages N]          parse+classify+reply+sanitize vs Python's email
+//!     bench store [--messages 10000,50000] [--search-messages 100000]
+//!                                        import vs notmuch and mu; search and timeline latency
+//!     bench mail-one FILE                (internal) read one file, print peak memory
+
+mod store;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -16,8 +20,12 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("mail") => bench_mail(&args[1..]),
+        Some("store") => store::run(&args[1..]),
         Some("mail-one") => mail_one(args.get(1).map(PathBuf::from)),
-        _ => Err("usage: bench mail [--messages N] | bench mail-one FILE".to_string()),
+        _ => Err(
+            "usage: bench mail [--messages N] | bench store [--messages N,N] [--search-messages N]"
+                .to_string(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
