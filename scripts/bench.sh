@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
-cargo build --release --locked -q -p dealthread-tests --bin bench -p dealthread-cli
+cargo build --release --locked -q -p dealthread-tests --bin bench
+cargo build --release --locked -q -p dealthread-cli
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr), $(rustc --version)"
 # A throwaway key for the raw store, so the benchmark needs no keyring; the
 # encryption it measures is the same.
