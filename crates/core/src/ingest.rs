@@ -3,9 +3,9 @@
 
 use dealthread_mail::{Document, ReadOptions};
 
-use crate::error::Result;
+use crate::error::{CoreError, Result};
 use crate::matching;
-use crate::rawstore::BlobKind;
+use crate::rawstore::{BlobKind, RawStore};
 use crate::store::{Store, deals, messages};
 
 /// One message as a source delivered it.
@@ -46,22 +46,7 @@ pub fn ingest_batch(
     options: &ReadOptions,
     now: i64,
 ) -> Result<Vec<Outcome>> {
-    let mut prepared = Vec::with_capacity(batch.len());
-    for message in batch {
-        let read = dealthread_mail::read_message_with_attachments(&message.bytes, options)
-            .map(|r| (r.document, r.attachment_bytes));
-        let raw_sha256 = store.raw().put(BlobKind::Message, &message.bytes)?;
-        let read = match read {
-            Ok((document, attachment_bytes)) => {
-                for bytes in &attachment_bytes {
-                    store.raw().put(BlobKind::Attachment, bytes)?;
-                }
-                Ok(document)
-            }
-            Err(e) => Err(e),
-        };
-        prepared.push((message, read, raw_sha256));
-    }
+    let prepared = prepare(store.raw(), batch, options)?;
     // Durable first: every blob is on disk before any row refers to it.
     store.raw().sync()?;
 
@@ -102,6 +87,61 @@ pub fn ingest_batch(
     }
     tx.commit()?;
     Ok(outcomes)
+}
+
+/// A message read and its blobs written (not yet synced).
+type Prepared<'a> = (&'a RawMessage, dealthread_mail::Result<Document>, String);
+
+/// Reads every message of the batch and writes its blobs, on all cores:
+/// parsing, compressing and sealing are independent per message; only the
+/// inserts that follow must be serial. Results keep the batch's order.
+fn prepare<'a>(
+    raw: &RawStore,
+    batch: &'a [RawMessage],
+    options: &ReadOptions,
+) -> Result<Vec<Prepared<'a>>> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    if workers == 1 || batch.len() < 8 {
+        return batch.iter().map(|m| prepare_one(raw, m, options)).collect();
+    }
+    let chunk = batch.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = batch
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter().map(|m| prepare_one(raw, m, options)).collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        let mut prepared = Vec::with_capacity(batch.len());
+        for handle in handles {
+            let part = handle
+                .join()
+                .map_err(|_| CoreError::Corrupt("a worker reading messages stopped".into()))??;
+            prepared.extend(part);
+        }
+        Ok(prepared)
+    })
+}
+
+fn prepare_one<'a>(
+    raw: &RawStore,
+    message: &'a RawMessage,
+    options: &ReadOptions,
+) -> Result<Prepared<'a>> {
+    let read = dealthread_mail::read_message_with_attachments(&message.bytes, options);
+    let raw_sha256 = raw.put(BlobKind::Message, &message.bytes)?;
+    let read = match read {
+        Ok(read) => {
+            for bytes in &read.attachment_bytes {
+                raw.put(BlobKind::Attachment, bytes)?;
+            }
+            Ok(read.document)
+        }
+        Err(e) => Err(e),
+    };
+    Ok((message, read, raw_sha256))
 }
 
 /// Seconds since the Unix epoch, for callers that want "now".
