@@ -358,3 +358,55 @@ fn attachments_outlive_raw_retention_and_are_stored_once() {
         b"%PDF-1.4\n%%EOF\n"
     );
 }
+
+#[test]
+fn the_ui_queries_group_by_thread_count_unread_and_list_unmatched() {
+    use dealthread_core::store::deals;
+    use dealthread_core::store::timeline::{deal_threads, thread, unmatched};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = open(&dir.path().join("t.db"));
+    dealthread_core::demo::load_if_empty(&mut store).expect("demo");
+
+    // Bluebird: the proposal and its reply are one thread; the auto-reply
+    // names no parent and stands alone. Newest activity first.
+    let groups = deal_threads(store.conn(), "D-1002").expect("threads");
+    let shape: Vec<(Option<&str>, usize)> =
+        groups.iter().map(|g| (g.subject.as_deref(), g.messages.len())).collect();
+    assert_eq!(
+        shape,
+        vec![
+            (Some("Pilot proposal for Bluebird"), 2),
+            (Some("Automatic reply: Pilot proposal for Bluebird"), 1)
+        ]
+    );
+
+    // Northwind: the PO reply names a parent we never received, so it sits
+    // under the message before that one.
+    let northwind = deal_threads(store.conn(), "D-1001").expect("threads");
+    assert_eq!(northwind.len(), 1);
+    let depths: Vec<usize> = thread(store.conn(), northwind[0].thread_id)
+        .expect("thread")
+        .iter()
+        .map(|e| e.depth)
+        .collect();
+    assert_eq!(depths, vec![0, 1, 2]);
+
+    let unread = |store: &Store, id: &str| {
+        deals::list(store.conn())
+            .expect("deals")
+            .into_iter()
+            .find(|d| d.deal.id == id)
+            .map(|d| d.unread_count)
+    };
+    assert_eq!(unread(&store, "D-1001"), Some(3));
+    let first = northwind[0].messages[0].message.id;
+    assert_eq!(messages::mark_read(store.conn(), &[first, first], NOW).expect("mark"), 1);
+    assert_eq!(unread(&store, "D-1001"), Some(2));
+
+    assert!(unmatched(store.conn(), 10).expect("unmatched").is_empty());
+    ingest(&mut store, "stray", mail("stray", &[], None, 9, "Question about pricing"), "file");
+    let stray = unmatched(store.conn(), 10).expect("unmatched");
+    assert_eq!(stray.len(), 1);
+    assert_eq!(stray[0].subject.as_deref(), Some("Question about pricing"));
+}

@@ -25,6 +25,8 @@ pub struct DealSummary {
     pub deal: Deal,
     #[ts(type = "number")]
     pub message_count: i64,
+    #[ts(type = "number")]
+    pub unread_count: i64,
     /// RFC 3339 date of the newest message, if any.
     pub last_activity: Option<String>,
 }
@@ -66,7 +68,7 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<Deal>> {
 pub fn list(conn: &Connection) -> Result<Vec<DealSummary>> {
     let mut stmt = conn.prepare_cached(
         "SELECT d.id, d.name, d.stage, d.amount, d.owner, d.close_date,
-                count(m.id), max(m.sort_time),
+                count(m.id), max(m.sort_time), count(m.id) FILTER (WHERE m.read_at IS NULL),
                 (SELECT date FROM messages WHERE deal_id = d.id ORDER BY sort_time DESC, id DESC LIMIT 1)
          FROM deals d LEFT JOIN messages m ON m.deal_id = d.id
          GROUP BY d.id
@@ -76,7 +78,8 @@ pub fn list(conn: &Connection) -> Result<Vec<DealSummary>> {
         Ok(DealSummary {
             deal: row_to_deal(row)?,
             message_count: row.get(6)?,
-            last_activity: row.get(8)?,
+            unread_count: row.get(8)?,
+            last_activity: row.get(9)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -174,6 +174,17 @@ pub(super) fn backfill_v4(tx: &Transaction<'_>) -> Result<()> {
     Ok(())
 }
 
+/// Marks messages as read (already read ones keep their first read time).
+pub fn mark_read(conn: &Connection, ids: &[i64], now: i64) -> Result<usize> {
+    let mut stmt =
+        conn.prepare_cached("UPDATE messages SET read_at = ?1 WHERE id = ?2 AND read_at IS NULL")?;
+    let mut changed = 0;
+    for id in ids {
+        changed += stmt.execute(params![now, id])?;
+    }
+    Ok(changed)
+}
+
 pub fn count(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT count(*) FROM messages", [], |r| r.get(0))?)
 }

@@ -30,6 +30,7 @@ const MIGRATIONS: &[(&str, &str, Option<Backfill>)] = &[
         include_str!("migrations/0004_attachments_settings.sql"),
         Some(super::messages::backfill_v4),
     ),
+    ("0005_read_state", include_str!("migrations/0005_read_state.sql"), None),
 ];
 
 pub fn latest_version() -> i64 {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use super::deals::{self, Deal};
+use super::threads;
 use crate::error::Result;
 
 /// What the timeline screen and `dealthread timeline --json` show.
@@ -15,6 +16,68 @@ use crate::error::Result;
 pub struct DealTimeline {
     pub deal: Deal,
     pub messages: Vec<TimelineMessage>,
+}
+
+/// A thread within a deal's timeline, its messages in reply-tree order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct ThreadGroup {
+    #[ts(type = "number")]
+    pub thread_id: i64,
+    pub subject: Option<String>,
+    /// RFC 3339 date of the thread's newest message.
+    pub last_activity: Option<String>,
+    pub messages: Vec<ThreadEntry>,
+}
+
+/// A message and how deep it sits in its thread's reply tree (0 = root).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct ThreadEntry {
+    pub message: TimelineMessage,
+    #[ts(type = "number")]
+    pub depth: usize,
+}
+
+/// A deal's mail grouped by thread, threads by newest activity first.
+pub fn deal_threads(conn: &Connection, deal_id: &str) -> Result<Vec<ThreadGroup>> {
+    let thread_ids: Vec<i64> = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT thread_id FROM messages WHERE deal_id = ?1 AND thread_id IS NOT NULL
+             GROUP BY thread_id ORDER BY max(sort_time) DESC, thread_id",
+        )?;
+        stmt.query_map([deal_id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+    };
+    let mut groups = Vec::with_capacity(thread_ids.len());
+    for thread_id in thread_ids {
+        // Only this deal's messages of the thread: a thread can span deals
+        // until the rep corrects it.
+        let entries: Vec<ThreadEntry> = thread(conn, thread_id)?
+            .into_iter()
+            .filter(|e| e.message.deal_id.as_deref() == Some(deal_id))
+            .collect();
+        let subject = entries.first().and_then(|e| e.message.subject.clone());
+        let last_activity =
+            entries.iter().filter_map(|e| e.message.date.clone()).max_by_key(|d| d.clone());
+        groups.push(ThreadGroup { thread_id, subject, last_activity, messages: entries });
+    }
+    Ok(groups)
+}
+
+/// One thread's messages in reply-tree order.
+pub fn thread(conn: &Connection, thread_id: i64) -> Result<Vec<ThreadEntry>> {
+    let order = threads::tree(conn, thread_id)?;
+    let mut by_id: std::collections::HashMap<i64, TimelineMessage> =
+        select(conn, "WHERE thread_id = ?1", thread_id)?.into_iter().map(|m| (m.id, m)).collect();
+    Ok(order
+        .into_iter()
+        .filter_map(|(id, depth)| by_id.remove(&id).map(|message| ThreadEntry { message, depth }))
+        .collect())
+}
+
+/// Messages on no deal yet, newest first: what the review queue shows.
+pub fn unmatched(conn: &Connection, limit: u32) -> Result<Vec<TimelineMessage>> {
+    select(conn, "WHERE deal_id IS NULL ORDER BY sort_time DESC, id DESC LIMIT ?1", limit)
 }
 
 /// The timeline of a deal, or `None` when there is no such deal.
@@ -40,16 +103,30 @@ pub struct TimelineMessage {
     pub kind: Option<MessageKind>,
     pub has_attachments: bool,
     pub parse_error: Option<String>,
+    #[ts(type = "number | null")]
+    pub thread_id: Option<i64>,
+    pub deal_id: Option<String>,
+    pub read: bool,
 }
 
 /// A deal's messages, oldest first (by Date, then arrival).
 pub fn timeline(conn: &Connection, deal_id: &str) -> Result<Vec<TimelineMessage>> {
-    let mut stmt = conn.prepare_cached(
+    select(conn, "WHERE deal_id = ?1 ORDER BY sort_time, id", deal_id)
+}
+
+/// Timeline rows matching `tail` (a WHERE clause with one parameter, and
+/// any ORDER BY and LIMIT).
+fn select(
+    conn: &Connection,
+    tail: &str,
+    param: impl rusqlite::ToSql,
+) -> Result<Vec<TimelineMessage>> {
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT id, date, from_name, from_address, subject, coalesce(latest_reply, text_body),
-                kind, has_attachments, parse_error
-         FROM messages WHERE deal_id = ?1 ORDER BY sort_time, id",
-    )?;
-    let rows = stmt.query_map([deal_id], |row| {
+                kind, has_attachments, parse_error, thread_id, deal_id, read_at IS NOT NULL
+         FROM messages {tail}"
+    ))?;
+    let rows = stmt.query_map([param], |row| {
         let address: Option<String> = row.get(3)?;
         let kind: String = row.get(6)?;
         Ok(TimelineMessage {
@@ -61,6 +138,9 @@ pub fn timeline(conn: &Connection, deal_id: &str) -> Result<Vec<TimelineMessage>
             kind: serde_json::from_value(serde_json::Value::String(kind)).ok(),
             has_attachments: row.get(7)?,
             parse_error: row.get(8)?,
+            thread_id: row.get(9)?,
+            deal_id: row.get(10)?,
+            read: row.get(11)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

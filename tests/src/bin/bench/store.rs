@@ -30,7 +30,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if !cli.is_file() {
         return Err(format!("{} is missing: run through scripts/bench.sh", cli.display()));
     }
-    for n in sizes {
+    for n in sizes.into_iter().filter(|&n| n > 0) {
         import_round(&cli, n)?;
     }
     if search_messages > 0 {
