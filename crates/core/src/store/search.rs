@@ -190,9 +190,18 @@ fn snippet(text: &str, (terms, last_is_prefix): &(Vec<String>, bool)) -> Option<
             marked.push(' ');
         }
         if matches(word) {
+            // Highlight the word, not the punctuation around it.
+            let core_start = word.find(char::is_alphanumeric).unwrap_or(0);
+            let core_end = word
+                .char_indices()
+                .rev()
+                .find(|(_, c)| c.is_alphanumeric())
+                .map_or(word.len(), |(i, c)| i + c.len_utf8());
+            marked.push_str(&word[..core_start]);
             marked.push(HIGHLIGHT_START);
-            marked.push_str(word);
+            marked.push_str(&word[core_start..core_end]);
             marked.push(HIGHLIGHT_END);
+            marked.push_str(&word[core_end..]);
         } else {
             marked.push_str(word);
         }
@@ -236,6 +245,16 @@ mod tests {
             Some("\"dana@northwind.example\"*")
         );
         assert_eq!(fts_query("  \"\" -- "), None);
+    }
+
+    #[test]
+    fn snippets_highlight_the_word_not_its_punctuation() {
+        let parts = snippet("Can you send the questionnaire? Thanks", &query_terms("questionn"))
+            .expect("a match");
+        let highlighted: Vec<&str> =
+            parts.iter().filter(|p| p.highlight).map(|p| p.text.as_str()).collect();
+        assert_eq!(highlighted, vec!["questionnaire"]);
+        assert!(snippet("nothing here", &query_terms("quote ")).is_none());
     }
 
     #[test]

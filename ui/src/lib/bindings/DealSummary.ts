@@ -4,7 +4,7 @@ import type { Deal } from "./Deal";
 /**
  * A row of the deal list: the deal and its mail activity.
  */
-export type DealSummary = { deal: Deal, message_count: number, 
+export type DealSummary = { deal: Deal, message_count: number, unread_count: number, 
 /**
  * RFC 3339 date of the newest message, if any.
  */

@@ -13,4 +13,4 @@ body: string | null,
 /**
  * `None` for input that could not be read as mail.
  */
-kind: MessageKind | null, has_attachments: boolean, parse_error: string | null, };
+kind: MessageKind | null, has_attachments: boolean, parse_error: string | null, thread_id: number | null, deal_id: string | null, read: boolean, };
