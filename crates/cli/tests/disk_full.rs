@@ -12,10 +12,10 @@ fn an_import_that_runs_out_of_space_stops_cleanly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mail = dir.path().join("maildir");
     dealthread_tests::corpus::write_maildir(&mail, 1500, 3, None).expect("corpus");
-    // One message with an attachment bigger than the limit: its blob
-    // cannot be written at all.
+    // One message with an attachment bigger than the limit, in the first
+    // batch: its blob cannot be written at all, before the database fills.
     let big = dealthread_tests::corpus::big_attachment_message(3 * 1024 * 1024, 4);
-    std::fs::write(mail.join("cur").join("zz-big:2,"), big).expect("big message");
+    std::fs::write(mail.join("cur").join("00-big:2,"), big).expect("big message");
     let db = dir.path().join("full.db");
 
     let output = Command::new("bash")

@@ -8,8 +8,10 @@ use ts_rs::TS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    // `error`, not `source`: the message already holds it, and an error
+    // chain would print it twice.
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: std::io::Error },
     // Not a `#[source]`: the description already carries SQLite's detail,
     // and error chains would print it twice.
     #[error("{}", describe_sqlite(.0))]
@@ -39,15 +41,15 @@ impl From<rusqlite::Error> for CoreError {
 
 impl CoreError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        CoreError::Io { path: path.into(), source }
+        CoreError::Io { path: path.into(), error: source }
     }
 
     pub fn code(&self) -> ErrorCode {
         match self {
-            CoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            CoreError::Io { error, .. } if error.kind() == std::io::ErrorKind::NotFound => {
                 ErrorCode::NotFound
             }
-            CoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
+            CoreError::Io { error, .. } if error.kind() == std::io::ErrorKind::StorageFull => {
                 ErrorCode::DiskFull
             }
             CoreError::Io { .. } => ErrorCode::Io,

@@ -189,21 +189,26 @@ pub fn import(
         };
 
     for input in &inputs {
+        // A failure to store (disk full, database) stops the import; only a
+        // failure to read this input is booked against it and skipped. The
+        // two are told apart by where they happened, not by their kind: both
+        // can be I/O errors.
+        let mut store_error: Option<CoreError> = None;
         let read = for_each_message(input, &mut |message| {
             batch.push(message);
-            if batch.len() >= BATCH {
-                flush(store, &mut batch, &mut report)?;
+            if batch.len() >= BATCH
+                && let Err(error) = flush(store, &mut batch, &mut report)
+            {
+                store_error = Some(error);
+                return Err(CoreError::InvalidInput("storing failed".into()));
             }
             Ok(())
         });
+        if let Some(error) = store_error {
+            return Err(error);
+        }
         if let Err(error) = read {
-            match error {
-                // Store failures (disk full, database) stop the import.
-                CoreError::Io { .. } | CoreError::InvalidInput(_) => {
-                    report.failed.push(error.to_string())
-                }
-                other => return Err(other),
-            }
+            report.failed.push(error.to_string());
         }
     }
     flush(store, &mut batch, &mut report)?;
