@@ -63,21 +63,11 @@ fn an_import_that_runs_out_of_space_stops_cleanly() {
             .get(dealthread_core::rawstore::BlobKind::Message, sha)
             .unwrap_or_else(|e| panic!("a stored row's raw MIME is not whole: {e}"));
     }
-    let leftovers = walk(&dir.path().join("full.raw"))
-        .into_iter()
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".tmp")));
-    assert_eq!(leftovers.count(), 0, "no half-written blob is left behind");
+    let raw_check: String = rusqlite_check(&dir.path().join("full.raw.db"));
+    assert_eq!(raw_check, "ok", "the raw store is whole");
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
+fn rusqlite_check(path: &std::path::Path) -> String {
+    let conn = rusqlite::Connection::open(path).expect("open the raw store");
+    conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check")
 }

@@ -5,7 +5,7 @@ use dealthread_mail::{Document, ReadOptions};
 
 use crate::error::{CoreError, Result};
 use crate::matching;
-use crate::rawstore::{BlobKind, RawStore};
+use crate::rawstore::{BlobKind, SealedBlob, Sealer};
 use crate::store::{Store, deals, messages};
 
 /// One message as a source delivered it.
@@ -46,13 +46,93 @@ pub fn ingest_batch(
     options: &ReadOptions,
     now: i64,
 ) -> Result<Vec<Outcome>> {
-    let prepared = prepare(store.raw(), batch, options)?;
+    let read = read_batch(&store.raw().sealer(), batch, options)?;
+    write_batch(store, batch, read, now)
+}
+
+/// Ingests a stream of batches with reading and writing overlapped: while
+/// one batch is written to the database (serial), the next is parsed,
+/// compressed and sealed on the other cores. Sources push batches as they
+/// arrive and get each batch's outcomes back one push later.
+pub struct Pipeline {
+    sealer: Sealer,
+    options: ReadOptions,
+    in_flight: Option<InFlight>,
+}
+
+struct InFlight {
+    now: i64,
+    handle: std::thread::JoinHandle<(Vec<RawMessage>, Result<ReadBatch>)>,
+}
+
+/// A batch written, with the outcome of each of its messages in order.
+pub type Written = (Vec<RawMessage>, Vec<Outcome>);
+
+impl Pipeline {
+    pub fn new(store: &Store, options: &ReadOptions) -> Pipeline {
+        Pipeline { sealer: store.raw().sealer(), options: options.clone(), in_flight: None }
+    }
+
+    /// Starts reading `batch`, then writes the batch pushed before it (if
+    /// any) and returns that one's outcomes.
+    pub fn push(
+        &mut self,
+        store: &mut Store,
+        batch: Vec<RawMessage>,
+        now: i64,
+    ) -> Result<Option<Written>> {
+        let sealer = self.sealer.clone();
+        let options = self.options.clone();
+        let handle = std::thread::Builder::new()
+            .name("ingest-read".into())
+            .spawn(move || {
+                let read = read_batch(&sealer, &batch, &options);
+                (batch, read)
+            })
+            .map_err(|e| CoreError::Corrupt(format!("could not start a reader thread: {e}")))?;
+        let previous = self.in_flight.replace(InFlight { now, handle });
+        previous.map(|previous| previous.write(store)).transpose()
+    }
+
+    /// Writes the last batch pushed, if any.
+    pub fn finish(&mut self, store: &mut Store) -> Result<Option<Written>> {
+        self.in_flight.take().map(|last| last.write(store)).transpose()
+    }
+}
+
+impl InFlight {
+    fn write(self, store: &mut Store) -> Result<Written> {
+        let (batch, read) = self
+            .handle
+            .join()
+            .map_err(|_| CoreError::Corrupt("the thread reading messages stopped".into()))?;
+        let outcomes = write_batch(store, &batch, read?, self.now)?;
+        Ok((batch, outcomes))
+    }
+}
+
+/// Each message of a batch read (a document, or why it could not be read,
+/// and its raw bytes' SHA-256), and the sealed blobs to store.
+struct ReadBatch {
+    messages: Vec<(dealthread_mail::Result<Document>, String)>,
+    blobs: Vec<SealedBlob>,
+}
+
+/// Writes the blobs durably, then the rows in one transaction.
+fn write_batch(
+    store: &mut Store,
+    batch: &[RawMessage],
+    read: ReadBatch,
+    now: i64,
+) -> Result<Vec<Outcome>> {
     // Durable first: every blob is on disk before any row refers to it.
-    store.raw().sync()?;
+    store.raw().put_all(&read.blobs)?;
+    drop(read.blobs);
 
     let tx = store.conn_mut().transaction()?;
-    let mut outcomes = Vec::with_capacity(prepared.len());
-    for (message, read, raw_sha256) in &prepared {
+    let indexed_up_to = messages::last_id(&tx)?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for (message, (read, raw_sha256)) in batch.iter().zip(&read.messages) {
         let (document, error): (Option<&Document>, Option<String>) = match read {
             Ok(doc) => (Some(doc), None),
             Err(e) => (None, Some(e.to_string())),
@@ -85,63 +165,75 @@ pub fn ingest_batch(
             (messages::Inserted::New(id), None) => Outcome::New { id, deal_id },
         });
     }
+    messages::index_new(&tx, indexed_up_to)?;
     tx.commit()?;
     Ok(outcomes)
 }
 
-/// A message read and its blobs written (not yet synced).
-type Prepared<'a> = (&'a RawMessage, dealthread_mail::Result<Document>, String);
-
-/// Reads every message of the batch and writes its blobs, on all cores:
+/// Reads every message of the batch and seals its blobs, on all cores:
 /// parsing, compressing and sealing are independent per message; only the
-/// inserts that follow must be serial. Results keep the batch's order.
-fn prepare<'a>(
-    raw: &RawStore,
-    batch: &'a [RawMessage],
-    options: &ReadOptions,
-) -> Result<Vec<Prepared<'a>>> {
+/// writes that follow must be serial. Results keep the batch's order.
+fn read_batch(sealer: &Sealer, batch: &[RawMessage], options: &ReadOptions) -> Result<ReadBatch> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let mut read = ReadBatch {
+        messages: Vec::with_capacity(batch.len()),
+        blobs: Vec::with_capacity(batch.len() * 2),
+    };
     if workers == 1 || batch.len() < 8 {
-        return batch.iter().map(|m| prepare_one(raw, m, options)).collect();
+        for message in batch {
+            let one = read_one(sealer, message, options, &mut read.blobs)?;
+            read.messages.push(one);
+        }
+        return Ok(read);
     }
     let chunk = batch.len().div_ceil(workers);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = batch
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter().map(|m| prepare_one(raw, m, options)).collect::<Result<Vec<_>>>()
+        let mut handles = Vec::new();
+        for part in batch.chunks(chunk) {
+            let handle = std::thread::Builder::new()
+                .name("ingest-worker".into())
+                .spawn_scoped(scope, move || {
+                    let mut blobs = Vec::new();
+                    let messages = part
+                        .iter()
+                        .map(|m| read_one(sealer, m, options, &mut blobs))
+                        .collect::<Result<Vec<_>>>()?;
+                    Ok::<_, CoreError>((messages, blobs))
                 })
-            })
-            .collect();
-        let mut prepared = Vec::with_capacity(batch.len());
+                .map_err(|e| CoreError::Corrupt(format!("could not start a worker: {e}")))?;
+            handles.push(handle);
+        }
         for handle in handles {
-            let part = handle
+            let (messages, blobs) = handle
                 .join()
                 .map_err(|_| CoreError::Corrupt("a worker reading messages stopped".into()))??;
-            prepared.extend(part);
+            read.messages.extend(messages);
+            read.blobs.extend(blobs);
         }
-        Ok(prepared)
+        Ok(read)
     })
 }
 
-fn prepare_one<'a>(
-    raw: &RawStore,
-    message: &'a RawMessage,
+fn read_one(
+    sealer: &Sealer,
+    message: &RawMessage,
     options: &ReadOptions,
-) -> Result<Prepared<'a>> {
+    blobs: &mut Vec<SealedBlob>,
+) -> Result<(dealthread_mail::Result<Document>, String)> {
     let read = dealthread_mail::read_message_with_attachments(&message.bytes, options);
-    let raw_sha256 = raw.put(BlobKind::Message, &message.bytes)?;
+    let raw_blob = sealer.seal(BlobKind::Message, &message.bytes)?;
+    let raw_sha256 = raw_blob.sha256.clone();
+    blobs.push(raw_blob);
     let read = match read {
         Ok(read) => {
             for bytes in &read.attachment_bytes {
-                raw.put(BlobKind::Attachment, bytes)?;
+                blobs.push(sealer.seal(BlobKind::Attachment, bytes)?);
             }
             Ok(read.document)
         }
         Err(e) => Err(e),
     };
-    Ok((message, read, raw_sha256))
+    Ok((read, raw_sha256))
 }
 
 /// Seconds since the Unix epoch, for callers that want "now".

@@ -18,8 +18,8 @@ pub struct PurgeReport {
 /// Deletes the raw MIME of messages that arrived more than `days` (or the
 /// configured number of days) before `now`.
 ///
-/// The rows are marked first and committed, then the files deleted: a crash
-/// in between leaves orphan files (harmless), never a row whose raw bytes
+/// The rows are marked first and committed, then the blobs deleted: a crash
+/// in between leaves orphan blobs (harmless), never a row whose raw bytes
 /// are missing without saying so.
 pub fn purge_raw(store: &mut Store, days: Option<i64>, now: i64) -> Result<PurgeReport> {
     let days = match days {
@@ -51,9 +51,6 @@ pub fn purge_raw(store: &mut Store, days: Option<i64>, now: i64) -> Result<Purge
         }
     }
     tx.commit()?;
-    let mut bytes_freed = 0;
-    for sha256 in &doomed {
-        bytes_freed += store.raw().remove(BlobKind::Message, sha256)?;
-    }
+    let bytes_freed = store.raw().remove_all(BlobKind::Message, &doomed)?;
     Ok(PurgeReport { messages: candidates.len(), bytes_freed })
 }

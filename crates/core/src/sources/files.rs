@@ -15,6 +15,9 @@ use crate::store::Store;
 /// Messages per transaction: large enough to amortise the commit, small
 /// enough that an interrupted import redoes little.
 const BATCH: usize = 256;
+/// A batch is also cut at this many bytes of mail, so a folder of large
+/// messages does not hold gigabytes in memory (two batches are in flight).
+const BATCH_BYTES: usize = 32 << 20;
 
 /// One input the user named, once classified.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,27 +169,23 @@ pub fn import(
     let Discovery { inputs, failed, notes } = discover(paths);
     let mut report = ImportReport { failed, notes, ..ImportReport::default() };
     let mut batch: Vec<RawMessage> = Vec::with_capacity(BATCH);
+    let mut batch_bytes = 0usize;
+    let mut pipeline = ingest::Pipeline::new(store, options);
     let mut done = 0usize;
-    let mut flush =
-        |store: &mut Store, batch: &mut Vec<RawMessage>, report: &mut ImportReport| -> Result<()> {
-            if batch.is_empty() {
-                return Ok(());
-            }
-            let outcomes = ingest::ingest_batch(store, batch, options, ingest::unix_now())?;
-            for (message, outcome) in batch.iter().zip(outcomes) {
-                match outcome {
-                    Outcome::New { .. } => report.new += 1,
-                    Outcome::Duplicate { .. } => report.duplicates += 1,
-                    Outcome::Unreadable { error, .. } => {
-                        report.unreadable.push((message.locator.clone(), error))
-                    }
+    let mut count = |written: Option<ingest::Written>, report: &mut ImportReport| {
+        let Some((batch, outcomes)) = written else { return };
+        for (message, outcome) in batch.iter().zip(outcomes) {
+            match outcome {
+                Outcome::New { .. } => report.new += 1,
+                Outcome::Duplicate { .. } => report.duplicates += 1,
+                Outcome::Unreadable { error, .. } => {
+                    report.unreadable.push((message.locator.clone(), error))
                 }
             }
-            done += batch.len();
-            batch.clear();
-            progress(Progress { done });
-            Ok(())
-        };
+        }
+        done += batch.len();
+        progress(Progress { done });
+    };
 
     for input in &inputs {
         // A failure to store (disk full, database) stops the import; only a
@@ -195,12 +194,18 @@ pub fn import(
         // can be I/O errors.
         let mut store_error: Option<CoreError> = None;
         let read = for_each_message(input, &mut |message| {
+            batch_bytes += message.bytes.len();
             batch.push(message);
-            if batch.len() >= BATCH
-                && let Err(error) = flush(store, &mut batch, &mut report)
-            {
-                store_error = Some(error);
-                return Err(CoreError::InvalidInput("storing failed".into()));
+            if batch.len() >= BATCH || batch_bytes >= BATCH_BYTES {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                batch_bytes = 0;
+                match pipeline.push(store, full, ingest::unix_now()) {
+                    Ok(written) => count(written, &mut report),
+                    Err(error) => {
+                        store_error = Some(error);
+                        return Err(CoreError::InvalidInput("storing failed".into()));
+                    }
+                }
             }
             Ok(())
         });
@@ -211,7 +216,12 @@ pub fn import(
             report.failed.push(error.to_string());
         }
     }
-    flush(store, &mut batch, &mut report)?;
+    if !batch.is_empty() {
+        let written = pipeline.push(store, batch, ingest::unix_now())?;
+        count(written, &mut report);
+    }
+    let written = pipeline.finish(store)?;
+    count(written, &mut report);
     Ok(report)
 }
 

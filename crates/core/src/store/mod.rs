@@ -60,7 +60,7 @@ impl Store {
             Some(key) => key,
             None => StoreKey::load_or_create(&settings::store_key_id(&conn)?)?,
         };
-        let raw = RawStore::new(raw_dir_for(path), &key);
+        let raw = RawStore::open(raw_path_for(path), &key)?;
         Ok(Store { conn, path: path.to_path_buf(), raw })
     }
 
@@ -81,10 +81,10 @@ impl Store {
     }
 }
 
-/// `dealthread.db` keeps its raw MIME in `dealthread.raw/` beside it.
-fn raw_dir_for(db: &Path) -> PathBuf {
+/// `dealthread.db` keeps its raw MIME in `dealthread.raw.db` beside it.
+fn raw_path_for(db: &Path) -> PathBuf {
     let stem = db.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    db.with_file_name(format!("{stem}.raw"))
+    db.with_file_name(format!("{stem}.raw.db"))
 }
 
 /// A non-empty file that does not start with SQLite's magic is never opened:
