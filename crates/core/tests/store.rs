@@ -241,6 +241,24 @@ fn search_finds_by_prefix_filters_and_highlights() {
         "the filter excludes other deals"
     );
 
+    // Within a deal, through the deal's token in the index; the token
+    // follows the message when it moves and never matches the rep's words.
+    let pilot = search(store.conn(), &SearchQuery { text: "pilot".into(), ..Default::default() })
+        .expect("search");
+    let first = pilot.first().expect("the demo mentions a pilot");
+    let home = first.deal_id.clone().expect("on a deal");
+    let in_home = SearchQuery { text: "pilot".into(), deal_id: Some(home), ..Default::default() };
+    assert!(search(store.conn(), &in_home).expect("search").iter().any(|h| h.id == first.id));
+    store
+        .conn()
+        .execute("UPDATE messages SET deal_id = 'D-1001' WHERE id = ?1", [first.id])
+        .expect("move the message");
+    assert!(!search(store.conn(), &in_home).expect("search").iter().any(|h| h.id == first.id));
+    let moved = search(store.conn(), &on_deal).expect("search");
+    assert_eq!(moved.iter().map(|h| h.id).collect::<Vec<_>>(), vec![first.id], "{moved:?}");
+    let tag = SearchQuery { text: "zdeal".into(), ..Default::default() };
+    assert!(search(store.conn(), &tag).expect("search").is_empty(), "tags are not text");
+
     let with_files = SearchQuery {
         text: "PO-NW-20931".into(),
         has_attachment: Some(true),

@@ -42,11 +42,13 @@ impl NewMessage<'_> {
 }
 
 /// Inserts a message unless its dedupe key is already stored, and records
-/// where this copy came from either way.
+/// where this copy came from either way. The caller indexes what it
+/// inserted for search with [`index_new`] once the batch is in.
 pub fn insert(conn: &Connection, m: &NewMessage<'_>) -> Result<Inserted> {
     let key = m.dedupe_key();
     let existing: Option<i64> = conn
-        .query_row("SELECT id FROM messages WHERE dedupe_key = ?1", [&key], |r| r.get(0))
+        .prepare_cached("SELECT id FROM messages WHERE dedupe_key = ?1")?
+        .query_row([&key], |r| r.get(0))
         .optional()?;
     let outcome = match existing {
         Some(id) => Inserted::Duplicate(id),
@@ -55,16 +57,25 @@ pub fn insert(conn: &Connection, m: &NewMessage<'_>) -> Result<Inserted> {
             let json = doc.map(serde_json::to_string).transpose().map_err(|e| {
                 crate::error::CoreError::InvalidInput(format!("document did not serialize: {e}"))
             })?;
-            conn.execute(
+            // Thread and Message-ID reuse are settled before the row is
+            // written: updating a row afterwards rewrites all of it.
+            let thread_id = threads::assign(conn, &thread_keys_of(doc), m.arrived_at)?;
+            let message_id = doc.and_then(|d| d.message_id.as_deref());
+            let reused = match message_id {
+                Some(message_id) => flag_reuse(conn, message_id)?,
+                None => false,
+            };
+            conn.prepare_cached(
                 "INSERT INTO messages (dedupe_key, message_id, content_hash, raw_sha256, raw_size,
                      subject, from_name, from_address, date, sort_time, arrived_at, kind,
                      latest_reply, text_body, has_attachments, document, parse_error, deal_id,
-                 participants, attachment_names)
+                     participants, attachment_names, thread_id, message_id_reused)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-                         ?19, ?20)",
-                params![
+                         ?19, ?20, ?21, ?22)",
+            )?
+            .execute(params![
                     key,
-                    doc.and_then(|d| d.message_id.as_deref()),
+                    message_id,
                     doc.map_or(m.raw_sha256, |d| d.content_hash.as_str()),
                     m.raw_sha256,
                     m.raw_size as i64,
@@ -83,10 +94,10 @@ pub fn insert(conn: &Connection, m: &NewMessage<'_>) -> Result<Inserted> {
                     m.deal_id,
                     doc.map(participants),
                     doc.map(attachment_names),
-                ],
-            )?;
+                    thread_id,
+                    reused,
+                ])?;
             let id = conn.last_insert_rowid();
-            file_in_thread(conn, id, doc, m.arrived_at)?;
             if let Some(doc) = doc {
                 attachments::insert_for(conn, id, doc, m.attachments_stored)?;
             }
@@ -96,29 +107,34 @@ pub fn insert(conn: &Connection, m: &NewMessage<'_>) -> Result<Inserted> {
     let id = match outcome {
         Inserted::New(id) | Inserted::Duplicate(id) => id,
     };
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO message_sources (message_id, source, locator, added_at)
          VALUES (?1, ?2, ?3, ?4) ON CONFLICT(source, locator) DO NOTHING",
-        params![id, m.source, m.locator, m.arrived_at],
-    )?;
+    )?
+    .execute(params![id, m.source, m.locator, m.arrived_at])?;
     Ok(outcome)
 }
 
-/// Threads the new message and flags a Message-ID that another message
-/// already uses.
-fn file_in_thread(conn: &Connection, id: i64, doc: Option<&Document>, now: i64) -> Result<()> {
-    let keys = doc.map_or_else(Vec::new, |d| {
+fn thread_keys_of(doc: Option<&Document>) -> Vec<String> {
+    doc.map_or_else(Vec::new, |d| {
         thread_keys(d.message_id.as_deref(), d.in_reply_to.as_deref(), &d.references)
-    });
-    threads::assign(conn, id, &keys, now)?;
-    if let Some(message_id) = doc.and_then(|d| d.message_id.as_deref()) {
-        conn.execute(
+    })
+}
+
+/// Whether a message about to be stored reuses a Message-ID already
+/// stored (on a message with another dedupe key); if so, flags those too.
+fn flag_reuse(conn: &Connection, message_id: &str) -> Result<bool> {
+    let taken: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE message_id = ?1)")?
+        .query_row([message_id], |r| r.get(0))?;
+    if taken {
+        conn.prepare_cached(
             "UPDATE messages SET message_id_reused = 1
-             WHERE message_id = ?1 AND (SELECT count(*) FROM messages WHERE message_id = ?1) > 1",
-            [message_id],
-        )?;
+             WHERE message_id = ?1 AND message_id_reused = 0",
+        )?
+        .execute([message_id])?;
     }
-    Ok(())
+    Ok(taken)
 }
 
 fn mailbox_text(m: &Mailbox) -> String {
@@ -153,7 +169,23 @@ pub(super) fn backfill_v2(tx: &Transaction<'_>) -> Result<()> {
                 params![participants(doc), attachment_names(doc), id],
             )?;
         }
-        file_in_thread(tx, id, doc.as_ref(), arrived_at)?;
+        let thread_id = threads::assign(tx, &thread_keys_of(doc.as_ref()), arrived_at)?;
+        let reused = match doc.as_ref().and_then(|d| d.message_id.as_deref()) {
+            Some(message_id) => {
+                let others: i64 = tx.query_row(
+                    "SELECT count(*) FROM messages WHERE message_id = ?1 AND id < ?2",
+                    params![message_id, id],
+                    |r| r.get(0),
+                )?;
+                others > 0 && flag_reuse(tx, message_id)?
+            }
+            None => false,
+        };
+        tx.execute(
+            "UPDATE messages SET thread_id = ?1, message_id_reused = message_id_reused OR ?2
+             WHERE id = ?3",
+            params![thread_id, reused, id],
+        )?;
     }
     Ok(())
 }
@@ -171,6 +203,25 @@ pub(super) fn backfill_v4(tx: &Transaction<'_>) -> Result<()> {
             attachments::insert_for(tx, id, &doc, false)?;
         }
     }
+    Ok(())
+}
+
+/// The highest message row id so far (0 when empty): take it before a
+/// batch of inserts and pass it to [`index_new`] after.
+pub fn last_id(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT coalesce(max(id), 0) FROM messages", [], |r| r.get(0))?)
+}
+
+/// Adds the messages inserted after `after_id` to the search index, in one
+/// statement (see migration 6 for why not row by row).
+pub fn index_new(conn: &Connection, after_id: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO messages_fts
+             (rowid, subject, participants, latest_reply, text_body, attachment_names, search_tags)
+         SELECT id, subject, participants, latest_reply, text_body, attachment_names, search_tags
+         FROM messages WHERE id > ?1 ORDER BY id",
+    )?
+    .execute([after_id])?;
     Ok(())
 }
 

@@ -31,6 +31,8 @@ const MIGRATIONS: &[(&str, &str, Option<Backfill>)] = &[
         Some(super::messages::backfill_v4),
     ),
     ("0005_read_state", include_str!("migrations/0005_read_state.sql"), None),
+    ("0006_batch_search_index", include_str!("migrations/0006_batch_search_index.sql"), None),
+    ("0007_search_by_deal", include_str!("migrations/0007_search_by_deal.sql"), None),
 ];
 
 pub fn latest_version() -> i64 {

@@ -54,6 +54,9 @@ pub struct SearchHit {
     pub snippet: Vec<SnippetPart>,
 }
 
+/// The indexed columns holding text, as an FTS5 column filter list.
+const TEXT_COLUMNS: &str = "subject participants latest_reply text_body attachment_names";
+
 /// How many of the newest matches are ranked by relevance.
 const RECENT_WINDOW: usize = 500;
 
@@ -62,9 +65,15 @@ const HIGHLIGHT_END: char = '\u{E001}';
 
 /// Runs a search, best matches first. An empty text matches nothing.
 pub fn search(conn: &Connection, query: &SearchQuery) -> Result<Vec<SearchHit>> {
-    let Some(fts) = fts_query(&query.text) else {
+    let Some(mut fts) = fts_query(&query.text) else {
         return Ok(Vec::new());
     };
+    // The rep's words look only at what a rep wrote or read, never at tags.
+    fts = format!("{{{TEXT_COLUMNS}}} : ({fts})");
+    if let Some(deal_id) = &query.deal_id {
+        // The deal's token (migration 7): FTS5 intersects it with the words.
+        fts = format!("({fts}) AND search_tags : \"zdeal{}\"", hex::encode(deal_id.as_bytes()));
+    }
     // Ranking every match by bm25 cost over 100 ms at 100,000 messages for
     // common words. FTS5 walks matches newest first and stops early, so we
     // take the most recent RECENT_WINDOW matches that pass the filters and
@@ -73,7 +82,7 @@ pub fn search(conn: &Connection, query: &SearchQuery) -> Result<Vec<SearchHit>> 
     // by key and their snippets built here (FTS5's snippet() would re-run
     // the match for every row).
     let mut rank = conn.prepare_cached(
-        "SELECT m.id, bm25(messages_fts, 6.0, 3.0, 2.0, 1.0, 2.0), m.sort_time
+        "SELECT m.id, bm25(messages_fts, 6.0, 3.0, 2.0, 1.0, 2.0, 0.0), m.sort_time
          FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid
          WHERE messages_fts MATCH ?1
            AND (?2 IS NULL OR m.deal_id = ?2)

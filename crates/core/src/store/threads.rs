@@ -7,7 +7,7 @@
 //! row ids but never which messages share a thread.
 
 use dealthread_mail::thread::{self, ThreadMessage};
-use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::Result;
 
@@ -15,26 +15,31 @@ use crate::error::Result;
 /// stay far below it, and it bounds the work a hostile header can cause.
 const MAX_KEYS: usize = 200;
 
-/// Puts the message `row` into its thread and returns the thread's id.
-pub fn assign(conn: &Connection, row: i64, keys: &[String], now: i64) -> Result<i64> {
+/// Finds (or starts) the thread of a message with these keys, merging the
+/// threads the keys join, and returns its id; the caller stores it on the
+/// message.
+pub fn assign(conn: &Connection, keys: &[String], now: i64) -> Result<i64> {
     let keys: Vec<&String> = match keys.split_first() {
         Some((own, refs)) if keys.len() > MAX_KEYS => {
             std::iter::once(own).chain(refs[refs.len() - (MAX_KEYS - 1)..].iter()).collect()
         }
         _ => keys.iter().collect(),
     };
-    let mut existing: Vec<i64> = if keys.is_empty() {
-        Vec::new()
-    } else {
-        let placeholders = vec!["?"; keys.len()].join(",");
-        let mut stmt = conn.prepare(&format!(
-            "SELECT DISTINCT thread_id FROM thread_keys WHERE key IN ({placeholders}) ORDER BY thread_id"
-        ))?;
-        stmt.query_map(params_from_iter(keys.iter()), |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?
-    };
+    // One cached lookup per key (a message has a handful), rather than an
+    // IN list whose varying length would churn the statement cache.
+    let mut existing: Vec<i64> = Vec::new();
+    {
+        let mut lookup = conn.prepare_cached("SELECT thread_id FROM thread_keys WHERE key = ?1")?;
+        for key in &keys {
+            if let Some(thread) = lookup.query_row([key], |r| r.get(0)).optional()? {
+                existing.push(thread);
+            }
+        }
+    }
+    existing.sort_unstable();
+    existing.dedup();
     let target = if existing.is_empty() {
-        conn.execute("INSERT INTO threads (created_at) VALUES (?1)", [now])?;
+        conn.prepare_cached("INSERT INTO threads (created_at) VALUES (?1)")?.execute([now])?;
         conn.last_insert_rowid()
     } else {
         let target = existing.remove(0);
@@ -58,7 +63,6 @@ pub fn assign(conn: &Connection, row: i64, keys: &[String], now: i64) -> Result<
     for key in keys {
         put.execute(params![key, target])?;
     }
-    conn.execute("UPDATE messages SET thread_id = ?1 WHERE id = ?2", [target, row])?;
     Ok(target)
 }
 
