@@ -5,6 +5,7 @@
 //!     bench mail [--messages N]          parse+classify+reply+sanitize vs Python's email
 //!     bench store [--messages 10000,50000] [--search-messages 100000]
 //!                                        import vs notmuch and mu; search and timeline latency
+//!     bench corpus DIR [--messages N]    write the generated maildir (for profiling)
 //!     bench mail-one FILE                (internal) read one file, print peak memory
 
 mod store;
@@ -21,6 +22,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("mail") => bench_mail(&args[1..]),
         Some("store") => store::run(&args[1..]),
+        Some("corpus") => write_corpus(&args[1..]),
         Some("mail-one") => mail_one(args.get(1).map(PathBuf::from)),
         _ => Err(
             "usage: bench mail [--messages N] | bench store [--messages N,N] [--search-messages N]"
@@ -44,6 +46,16 @@ fn flag(args: &[String], name: &str, default: usize) -> Result<usize, String> {
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| format!("{name} takes a whole number")),
     }
+}
+
+/// Writes the store benchmark's maildir, so a profiler can replay one import.
+fn write_corpus(args: &[String]) -> Result<(), String> {
+    let dir = args.first().filter(|a| !a.starts_with("--")).ok_or("usage: bench corpus DIR")?;
+    let count = flag(args, "--messages", 10_000)?;
+    let generated = corpus::write_maildir(Path::new(dir), count, count as u64, None)
+        .map_err(|e| format!("{dir}: {e}"))?;
+    println!("wrote {count} messages ({:.0} MB) to {dir}", generated.bytes as f64 / 1e6);
+    Ok(())
 }
 
 fn bench_mail(args: &[String]) -> Result<(), String> {

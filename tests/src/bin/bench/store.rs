@@ -142,7 +142,7 @@ fn import_round(cli: &Path, n: usize) -> Result<(), String> {
         nm_secs / dt_secs,
         mu_secs / dt_secs
     );
-    let stored: u64 = ["dealthread.db", "dealthread.db-wal", "dealthread.raw"]
+    let stored: u64 = ["dealthread.db", "dealthread.db-wal", "dealthread.raw.db"]
         .iter()
         .map(|name| du(&dir.path().join(name)))
         .sum();
@@ -194,21 +194,30 @@ fn latency_round(n: usize) -> Result<(), String> {
         SearchQuery { text: "Grüße".into(), ..Default::default() },
     ];
     let mut latencies = Vec::new();
-    for _ in 0..20 {
-        for query in &queries {
+    let mut slowest: Vec<(f64, &str)> = Vec::new();
+    for query in &queries {
+        let mut own = Vec::new();
+        for _ in 0..20 {
             let t = Instant::now();
             let hits = search(store.conn(), query).map_err(|e| e.to_string())?;
-            latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+            own.push(t.elapsed().as_secs_f64() * 1000.0);
             std::hint::black_box(hits);
         }
+        own.sort_by(f64::total_cmp);
+        slowest.push((percentile(&own, 0.95), query.text.as_str()));
+        latencies.extend(own);
     }
     latencies.sort_by(f64::total_cmp);
+    slowest.sort_by(|a, b| b.0.total_cmp(&a.0));
     println!(
         "  search: {} typical queries x 20, p50 {:.2} ms, p95 {:.2} ms (target p95 < 20 ms)",
         queries.len(),
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.95)
     );
+    let worst: Vec<String> =
+        slowest.iter().take(3).map(|(ms, text)| format!("\"{text}\" {ms:.1} ms")).collect();
+    println!("  slowest queries (p95): {}", worst.join(", "));
 
     let mut timings = Vec::new();
     let mut size = 0;
