@@ -47,8 +47,15 @@ pub fn ingest_batch(
     now: i64,
 ) -> Result<Vec<Outcome>> {
     let read = read_batch(&store.raw().sealer(), batch, options)?;
-    write_batch(store, batch, read, now)
+    write_batch(store, batch, read, now, None)
 }
+
+/// Work a source commits in the same transaction as a batch's messages:
+/// its checkpoint (an IMAP folder's last UID, a provider's cursor) and its
+/// own records of what each message was. Durable first (DESIGN.md): the
+/// checkpoint never runs ahead of the messages it covers.
+pub type Checkpoint =
+    Box<dyn FnOnce(&rusqlite::Transaction<'_>, &[RawMessage], &[Outcome]) -> Result<()> + Send>;
 
 /// Ingests a stream of batches with reading and writing overlapped: while
 /// one batch is written to the database (serial), the next is parsed,
@@ -62,6 +69,7 @@ pub struct Pipeline {
 
 struct InFlight {
     now: i64,
+    checkpoint: Option<Checkpoint>,
     handle: std::thread::JoinHandle<(Vec<RawMessage>, Result<ReadBatch>)>,
 }
 
@@ -81,6 +89,17 @@ impl Pipeline {
         batch: Vec<RawMessage>,
         now: i64,
     ) -> Result<Option<Written>> {
+        self.push_with(store, batch, now, None)
+    }
+
+    /// Like [`Pipeline::push`], with work to commit along with the batch.
+    pub fn push_with(
+        &mut self,
+        store: &mut Store,
+        batch: Vec<RawMessage>,
+        now: i64,
+        checkpoint: Option<Checkpoint>,
+    ) -> Result<Option<Written>> {
         let sealer = self.sealer.clone();
         let options = self.options.clone();
         let handle = std::thread::Builder::new()
@@ -90,7 +109,7 @@ impl Pipeline {
                 (batch, read)
             })
             .map_err(|e| CoreError::Corrupt(format!("could not start a reader thread: {e}")))?;
-        let previous = self.in_flight.replace(InFlight { now, handle });
+        let previous = self.in_flight.replace(InFlight { now, checkpoint, handle });
         previous.map(|previous| previous.write(store)).transpose()
     }
 
@@ -106,7 +125,7 @@ impl InFlight {
             .handle
             .join()
             .map_err(|_| CoreError::Corrupt("the thread reading messages stopped".into()))?;
-        let outcomes = write_batch(store, &batch, read?, self.now)?;
+        let outcomes = write_batch(store, &batch, read?, self.now, self.checkpoint)?;
         Ok((batch, outcomes))
     }
 }
@@ -124,6 +143,7 @@ fn write_batch(
     batch: &[RawMessage],
     read: ReadBatch,
     now: i64,
+    checkpoint: Option<Checkpoint>,
 ) -> Result<Vec<Outcome>> {
     // Durable first: every blob is on disk before any row refers to it.
     store.raw().put_all(&read.blobs)?;
@@ -166,6 +186,9 @@ fn write_batch(
         });
     }
     messages::index_new(&tx, indexed_up_to)?;
+    if let Some(checkpoint) = checkpoint {
+        checkpoint(&tx, batch, &outcomes)?;
+    }
     tx.commit()?;
     Ok(outcomes)
 }

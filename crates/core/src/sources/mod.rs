@@ -1,4 +1,111 @@
 //! Where mail comes from. Each source yields [`crate::ingest::RawMessage`]s;
 //! the store does not care which path a message took.
+//!
+//! Configured sources (an IMAP mailbox, later a provider account) are rows
+//! of the `sources` table holding JSON without secrets; the secret is in the
+//! OS keyring under `source:<name>`, or for headless runs in an environment
+//! variable whose name (never its value) the config holds.
 
 pub mod files;
+pub mod imap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::{CoreError, Result};
+use crate::secrets;
+
+/// Why a sync of a source stopped. Whether to try again depends on it: a
+/// wrong password or certificate is not retried (no retry storm), a network
+/// failure is, with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{0}")]
+    Config(String),
+    #[error("{0}")]
+    Auth(String),
+    #[error("{0}")]
+    Tls(String),
+    #[error("{0}")]
+    Network(String),
+    #[error("{0}")]
+    Protocol(String),
+    #[error("{0}")]
+    Store(#[from] CoreError),
+}
+
+impl From<rusqlite::Error> for SourceError {
+    fn from(error: rusqlite::Error) -> Self {
+        SourceError::Store(error.into())
+    }
+}
+
+impl SourceError {
+    /// Whether trying again later may succeed without the user changing
+    /// anything.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, SourceError::Network(_) | SourceError::Protocol(_))
+    }
+}
+
+/// The keyring account of a source's secret.
+pub fn secret_account(name: &str) -> String {
+    format!("source:{name}")
+}
+
+/// A source's secret: from the environment variable its config names, or
+/// from the OS keyring.
+pub fn secret(name: &str, secret_env: Option<&str>) -> std::result::Result<String, SourceError> {
+    if let Some(var) = secret_env {
+        return std::env::var(var).map_err(|_| {
+            SourceError::Config(format!("{name}: the environment variable {var} is not set"))
+        });
+    }
+    match secrets::get(&secret_account(name))? {
+        Some(bytes) => String::from_utf8(bytes).map_err(|_| {
+            SourceError::Config(format!("{name}: the secret in the keyring is not text"))
+        }),
+        None => Err(SourceError::Config(format!(
+            "{name}: no password in the keyring; add the source again to store it"
+        ))),
+    }
+}
+
+/// Saves a source's config (JSON, no secrets), replacing one of that name.
+pub fn save(conn: &Connection, name: &str, kind: &str, config: &str, now: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO sources (name, kind, config, created_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, config = excluded.config",
+        params![name, kind, config, now],
+    )?;
+    Ok(())
+}
+
+/// Every configured source: (name, kind, config JSON).
+pub fn list(conn: &Connection) -> Result<Vec<(String, String, String)>> {
+    let mut stmt = conn.prepare("SELECT name, kind, config FROM sources ORDER BY name")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn config_of(conn: &Connection, name: &str) -> Result<Option<(String, String)>> {
+    Ok(conn
+        .query_row("SELECT kind, config FROM sources WHERE name = ?1", [name], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?)
+}
+
+/// Records how the last sync of a source ended (`None`: cleanly).
+pub fn record_outcome(conn: &Connection, name: &str, error: Option<&str>, now: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE sources SET last_sync_at = ?1, last_error = ?2 WHERE name = ?3",
+        params![now, error, name],
+    )?;
+    Ok(())
+}
+
+/// Reads a source's config JSON, naming the source when it does not parse.
+pub fn parse_config<T: serde::de::DeserializeOwned>(name: &str, json: &str) -> Result<T> {
+    serde_json::from_str(json)
+        .map_err(|e| CoreError::Corrupt(format!("the configuration of source {name}: {e}")))
+}

@@ -1,0 +1,461 @@
+//! Reaching an IMAP server: TCP with timeouts on every read and write, TLS
+//! (implicit or STARTTLS) through rustls with verification always on, and
+//! login. A self-signed server is trusted only through an explicit pin: the
+//! SHA-256 fingerprint of its certificate, set per account.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{
+    ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+use sha2::{Digest, Sha256};
+
+use super::{Auth, ImapSource, Security};
+use crate::sources::SourceError;
+
+/// Every network read and write gives up after this long: a server that
+/// stops answering is an error, never a hang.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The byte stream under the IMAP client.
+pub enum Stream {
+    Tls(Box<rustls::StreamOwned<ClientConnection, TcpStream>>),
+    /// Only to a server on this machine (`--tls none`).
+    Plain(TcpStream),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Tls(s) => s.read(buf),
+            Stream::Plain(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Tls(s) => s.write(buf),
+            Stream::Plain(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Tls(s) => s.flush(),
+            Stream::Plain(s) => s.flush(),
+        }
+    }
+}
+
+pub type Session = imap::Session<Stream>;
+
+/// What the TLS handshake showed, for `dealthread doctor`.
+#[derive(Debug, Clone, Default)]
+pub struct TlsDetails {
+    pub protocol: Option<String>,
+    pub cipher_suite: Option<String>,
+    /// SHA-256 of the server's certificate, hex with colons.
+    pub fingerprint: Option<String>,
+}
+
+/// An open, logged-in connection and what was learned on the way.
+pub struct Connected {
+    pub session: Session,
+    pub tls: TlsDetails,
+    pub capabilities: Vec<String>,
+}
+
+/// Connects and logs in. `secret` is the password or OAuth2 access token.
+pub fn connect(source: &ImapSource, secret: &str) -> Result<Connected, SourceError> {
+    let tcp = open_tcp(source)?;
+    let (stream, tls) = match source.security {
+        Security::Implicit => {
+            let (stream, tls) = start_tls(source, tcp)?;
+            (Stream::Tls(Box::new(stream)), tls)
+        }
+        Security::StartTls => {
+            let tcp = starttls_exchange(source, tcp)?;
+            let (stream, tls) = start_tls(source, tcp)?;
+            (Stream::Tls(Box::new(stream)), tls)
+        }
+        Security::None => {
+            if !is_loopback(&source.host) {
+                return Err(SourceError::Config(format!(
+                    "{}: plain IMAP without TLS is only allowed to this machine, not {}",
+                    source.name, source.host
+                )));
+            }
+            (Stream::Plain(tcp), TlsDetails::default())
+        }
+    };
+    let mut client = imap::Client::new(stream);
+    if source.security != Security::StartTls {
+        client.read_greeting().map_err(|e| network(source, "reading the greeting", e))?;
+    }
+    let capabilities: Vec<String> = client
+        .capabilities()
+        .map_err(|e| network(source, "asking for capabilities", e))?
+        .iter()
+        .map(|c| format!("{c:?}"))
+        .collect();
+    let session = match source.auth {
+        Auth::Password => client.login(&source.user, secret),
+        Auth::XOAuth2 => client
+            .authenticate("XOAUTH2", &XOAuth2 { user: source.user.clone(), token: secret.into() }),
+    }
+    .map_err(|(error, _)| match error {
+        imap::Error::No(no) => SourceError::Auth(format!(
+            "{}: the server refused the login for {} ({}); check the user name and password",
+            source.name,
+            source.user,
+            no.information.trim()
+        )),
+        other => network(source, "logging in", other),
+    })?;
+    Ok(Connected { session, tls, capabilities: clean_capabilities(capabilities) })
+}
+
+fn clean_capabilities(raw: Vec<String>) -> Vec<String> {
+    // `Capability` prints as e.g. `Atom("IDLE")`; keep the name.
+    raw.into_iter()
+        .map(|c| match (c.find('"'), c.rfind('"')) {
+            (Some(a), Some(b)) if b > a => c[a + 1..b].to_string(),
+            _ => c,
+        })
+        .collect()
+}
+
+struct XOAuth2 {
+    user: String,
+    token: String,
+}
+
+impl imap::Authenticator for XOAuth2 {
+    type Response = String;
+    fn process(&self, _challenge: &[u8]) -> String {
+        format!("user={}\x01auth=Bearer {}\x01\x01", self.user, self.token)
+    }
+}
+
+fn open_tcp(source: &ImapSource) -> Result<TcpStream, SourceError> {
+    let addresses = (source.host.as_str(), source.port).to_socket_addrs().map_err(|e| {
+        SourceError::Network(format!("{}: cannot resolve {}: {e}", source.name, source.host))
+    })?;
+    let mut last = None;
+    for address in addresses {
+        match TcpStream::connect_timeout(&address, CONNECT_TIMEOUT) {
+            Ok(tcp) => {
+                let timeouts = tcp
+                    .set_read_timeout(Some(IO_TIMEOUT))
+                    .and_then(|_| tcp.set_write_timeout(Some(IO_TIMEOUT)))
+                    .and_then(|_| tcp.set_nodelay(true));
+                timeouts.map_err(|e| SourceError::Network(format!("{}: {e}", source.name)))?;
+                return Ok(tcp);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(SourceError::Network(format!(
+        "{}: cannot connect to {}:{}: {}",
+        source.name,
+        source.host,
+        source.port,
+        last.map_or("no address".to_string(), |e| e.to_string())
+    )))
+}
+
+/// The plain-text part of STARTTLS: greeting, `STARTTLS`, its OK.
+fn starttls_exchange(source: &ImapSource, tcp: TcpStream) -> Result<TcpStream, SourceError> {
+    let mut reader = BufReader::new(tcp);
+    let mut line = String::new();
+    let read_line = |reader: &mut BufReader<TcpStream>, line: &mut String| {
+        line.clear();
+        match reader.read_line(line) {
+            Ok(0) => Err(SourceError::Network(format!(
+                "{}: the server closed the connection before TLS",
+                source.name
+            ))),
+            Ok(_) if line.len() > 8192 => {
+                Err(SourceError::Protocol(format!("{}: an overlong line before TLS", source.name)))
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(SourceError::Network(format!("{}: before TLS: {e}", source.name))),
+        }
+    };
+    read_line(&mut reader, &mut line)?;
+    if !line.starts_with("* OK") {
+        return Err(SourceError::Protocol(format!(
+            "{}: unexpected greeting: {}",
+            source.name,
+            line.trim_end()
+        )));
+    }
+    reader
+        .get_mut()
+        .write_all(b"s0 STARTTLS\r\n")
+        .map_err(|e| SourceError::Network(format!("{}: sending STARTTLS: {e}", source.name)))?;
+    loop {
+        read_line(&mut reader, &mut line)?;
+        if line.starts_with("s0 OK") {
+            break;
+        }
+        if line.starts_with("s0 ") {
+            return Err(SourceError::Tls(format!(
+                "{}: the server refused STARTTLS: {}",
+                source.name,
+                line.trim_end()
+            )));
+        }
+    }
+    if !reader.buffer().is_empty() {
+        // Bytes after the OK, before the handshake, would be injected
+        // plain text (the STARTTLS command-injection attack).
+        return Err(SourceError::Tls(format!(
+            "{}: the server sent data after agreeing to STARTTLS",
+            source.name
+        )));
+    }
+    Ok(reader.into_inner())
+}
+
+fn start_tls(
+    source: &ImapSource,
+    mut tcp: TcpStream,
+) -> Result<(rustls::StreamOwned<ClientConnection, TcpStream>, TlsDetails), SourceError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let seen = Arc::new(Mutex::new(None));
+    let verifier: Arc<dyn ServerCertVerifier> = match &source.pin_sha256 {
+        Some(pin) => Arc::new(Pinned {
+            pin: parse_pin(pin).ok_or_else(|| {
+                SourceError::Config(format!(
+                    "{}: the pin must be a SHA-256 fingerprint (64 hex digits)",
+                    source.name
+                ))
+            })?,
+            provider: provider.clone(),
+            seen: seen.clone(),
+        }),
+        None => {
+            let roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+            let inner =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(|e| SourceError::Tls(format!("{}: {e}", source.name)))?;
+            Arc::new(Recording { inner, seen: seen.clone() })
+        }
+    };
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| SourceError::Tls(format!("{}: {e}", source.name)))?
+        .dangerous() // a verifier of our own: the pin, or WebPKI that records the fingerprint
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    let server_name = ServerName::try_from(source.host.clone()).map_err(|_| {
+        SourceError::Config(format!("{}: {} is not a host name", source.name, source.host))
+    })?;
+    let mut connection = ClientConnection::new(Arc::new(config), server_name)
+        .map_err(|e| SourceError::Tls(format!("{}: {e}", source.name)))?;
+    while connection.is_handshaking() {
+        if let Err(error) = connection.complete_io(&mut tcp) {
+            let fingerprint = seen.lock().ok().and_then(|s| s.clone());
+            return Err(tls_failure(source, &error, fingerprint));
+        }
+    }
+    let fingerprint = seen.lock().ok().and_then(|s| s.clone());
+    let tls = TlsDetails {
+        protocol: connection.protocol_version().map(|v| format!("{v:?}")),
+        cipher_suite: connection.negotiated_cipher_suite().map(|s| format!("{:?}", s.suite())),
+        fingerprint,
+    };
+    Ok((rustls::StreamOwned::new(connection, tcp), tls))
+}
+
+fn tls_failure(source: &ImapSource, error: &std::io::Error, seen: Option<String>) -> SourceError {
+    let detail = error.to_string();
+    match (&source.pin_sha256, seen) {
+        (Some(pin), Some(seen)) if detail.contains("pin") => SourceError::Tls(format!(
+            "{}: the server's certificate (SHA-256 {seen}) does not match the pinned fingerprint {}; \
+             if the server's certificate was renewed, check the new fingerprint and update the pin",
+            source.name,
+            colons(&parse_pin(pin).map(hex::encode).unwrap_or_default())
+        )),
+        (None, Some(seen)) => SourceError::Tls(format!(
+            "{}: the server's certificate is not trusted ({detail}); for a self-signed server, \
+             pin its fingerprint after checking it: --pin {seen}",
+            source.name
+        )),
+        _ => SourceError::Tls(format!("{}: TLS handshake failed: {detail}", source.name)),
+    }
+}
+
+/// 32 bytes from 64 hex digits, colons and case ignored.
+pub fn parse_pin(pin: &str) -> Option<[u8; 32]> {
+    let digits: String = pin.chars().filter(|c| *c != ':' && !c.is_whitespace()).collect();
+    hex::decode(digits).ok().and_then(|b| <[u8; 32]>::try_from(b).ok())
+}
+
+fn colons(hex: &str) -> String {
+    hex.as_bytes()
+        .chunks(2)
+        .map(|pair| String::from_utf8_lossy(pair).to_uppercase())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn fingerprint(certificate: &CertificateDer<'_>) -> String {
+    colons(&hex::encode(Sha256::digest(certificate.as_ref())))
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn network(source: &ImapSource, doing: &str, error: imap::Error) -> SourceError {
+    match error {
+        imap::Error::Io(e) => SourceError::Network(format!("{}: {doing}: {e}", source.name)),
+        imap::Error::ConnectionLost => {
+            SourceError::Network(format!("{}: {doing}: the connection was lost", source.name))
+        }
+        imap::Error::Bye(bye) => SourceError::Network(format!(
+            "{}: {doing}: the server closed the session ({})",
+            source.name,
+            bye.information.trim()
+        )),
+        other => SourceError::Protocol(format!("{}: {doing}: {other}", source.name)),
+    }
+}
+
+pub(super) fn imap_error(source: &ImapSource, doing: &str, error: imap::Error) -> SourceError {
+    network(source, doing, error)
+}
+
+/// Trusts exactly the pinned certificate; the handshake's signatures are
+/// still checked against it.
+#[derive(Debug)]
+struct Pinned {
+    pin: [u8; 32],
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    seen: Arc<Mutex<Option<String>>>,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Ok(mut seen) = self.seen.lock() {
+            *seen = Some(fingerprint(end_entity));
+        }
+        let digest: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
+        if digest == self.pin {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General("certificate does not match the pin".into()))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// WebPKI verification that also records the certificate's fingerprint,
+/// so an untrusted server's error can show what to pin.
+#[derive(Debug)]
+struct Recording {
+    inner: Arc<WebPkiServerVerifier>,
+    seen: Arc<Mutex<Option<String>>>,
+}
+
+impl ServerCertVerifier for Recording {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Ok(mut seen) = self.seen.lock() {
+            *seen = Some(fingerprint(end_entity));
+        }
+        self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pins_read_with_or_without_colons() {
+        let hex = "ab".repeat(32);
+        assert_eq!(parse_pin(&hex), Some([0xab; 32]));
+        assert_eq!(parse_pin(&colons(&hex)), Some([0xab; 32]));
+        assert_eq!(parse_pin("abcd"), None);
+        assert_eq!(parse_pin(&"zz".repeat(32)), None);
+    }
+}
