@@ -12,6 +12,9 @@ APT_PACKAGES=(
   xvfb xauth webkit2gtk-driver imagemagick dbus dbus-x11 fonts-dejavu-core
   # A real Secret Service for keyring tests.
   gnome-keyring libsecret-tools
+  # A real IMAP server for the sync tests (started privately, from a temporary
+  # folder; the package's own service is not used), and its test certificate.
+  dovecot-imapd openssl procps
 )
 
 missing=()

@@ -3,6 +3,7 @@
 //! the scenario tests in `tests/tests/`.
 
 pub mod corpus;
+pub mod dovecot;
 pub mod fixtures;
 pub mod webdriver;
 

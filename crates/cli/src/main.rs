@@ -95,6 +95,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Pull every configured source.
+    Sync {
+        /// One pass, then exit (continuous sync runs in the app).
+        #[arg(long)]
+        once: bool,
+        /// Also compare each folder's full UID list with the store and
+        /// fetch whatever is missing (done after every initial sync anyway).
+        #[arg(long)]
+        check: bool,
+        /// Print `committed FOLDER N` on stdout as batches are stored.
+        #[arg(long)]
+        progress_lines: bool,
+    },
+    /// Check each source: connection, TLS, login, capabilities, completeness.
+    Doctor,
+    /// Configure where mail comes from.
+    Source {
+        #[command(subcommand)]
+        command: SourceCommand,
+    },
     /// CRM connections and the local copy of CRM entities.
     Crm {
         #[command(subcommand)]
@@ -108,6 +128,47 @@ enum CrmCommand {
     ImportEntities {
         #[arg(value_name = "FILE.json")]
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum SourceCommand {
+    /// Add (or replace) an IMAP mailbox. The password is asked for on the
+    /// terminal, or read from standard input, and kept in the OS keyring.
+    Add {
+        #[command(subcommand)]
+        kind: SourceKind,
+    },
+}
+
+#[derive(Subcommand)]
+enum SourceKind {
+    Imap {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        host: String,
+        /// Default: 993 for implicit TLS, 143 otherwise.
+        #[arg(long)]
+        port: Option<u16>,
+        #[arg(long)]
+        user: String,
+        /// implicit, starttls, or none (only to a server on this machine).
+        #[arg(long, default_value = "implicit")]
+        tls: String,
+        /// A folder to sync (repeatable; default INBOX).
+        #[arg(long = "folder", value_name = "FOLDER")]
+        folders: Vec<String>,
+        /// SHA-256 fingerprint of a self-signed server's certificate.
+        #[arg(long, value_name = "SHA256")]
+        pin: Option<String>,
+        /// The secret is an OAuth2 access token (AUTHENTICATE XOAUTH2).
+        #[arg(long)]
+        xoauth2: bool,
+        /// Read the secret from this environment variable at each run
+        /// instead of the keyring (headless machines); only the name is kept.
+        #[arg(long, value_name = "VAR")]
+        secret_env: Option<String>,
     },
 }
 
@@ -139,6 +200,40 @@ fn main() -> ExitCode {
                 },
             )
         }
+        Command::Sync { once, check, progress_lines } => {
+            commands::sync::run(&db, once, check, progress_lines)
+        }
+        Command::Doctor => commands::sync::doctor(&db),
+        Command::Source {
+            command:
+                SourceCommand::Add {
+                    kind:
+                        SourceKind::Imap {
+                            name,
+                            host,
+                            port,
+                            user,
+                            tls,
+                            folders,
+                            pin,
+                            xoauth2,
+                            secret_env,
+                        },
+                },
+        } => commands::source::add_imap(
+            &db,
+            commands::source::ImapOptions {
+                name,
+                host,
+                port,
+                user,
+                tls,
+                folders,
+                pin,
+                xoauth2,
+                secret_env,
+            },
+        ),
         Command::Crm { command: CrmCommand::ImportEntities { file } } => {
             commands::crm::import_entities(&db, &file)
         }

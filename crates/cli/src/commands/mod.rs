@@ -6,6 +6,8 @@ pub mod import;
 pub mod parse;
 pub mod purge;
 pub mod search;
+pub mod source;
+pub mod sync;
 pub mod timeline;
 
 use std::path::Path;
