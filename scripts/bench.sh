@@ -2,6 +2,7 @@
 # Runs a benchmark in release mode, side by side with its peer.
 #   scripts/bench.sh mail [--messages N]
 #   scripts/bench.sh store [--messages 10000,50000] [--search-messages 100000]
+#   scripts/bench.sh imap [--messages 10000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"

@@ -238,3 +238,84 @@ fn wrong_credentials_and_a_wrong_pin_fail_at_once_with_a_clear_reason() {
     assert!(matches!(error, SourceError::Tls(_)), "{error}");
     assert!(error.to_string().contains("--pin"), "says how to pin it: {error}");
 }
+
+#[test]
+fn idle_brings_a_delivered_message_into_the_store_within_two_seconds() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    let mut server = Dovecot::start();
+    server.deliver(&messages(3, 7));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("d.db");
+    let mut store = store(dir.path());
+    let tls = source(&server, Security::Implicit);
+    let stop = Arc::new(AtomicBool::new(false));
+    let passes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let watcher = {
+        let (stop, passes) = (stop.clone(), passes.clone());
+        std::thread::spawn(move || {
+            imap::watch(
+                &mut store,
+                &tls,
+                PASSWORD,
+                &ReadOptions::default(),
+                Duration::from_secs(120),
+                Duration::from_secs(60),
+                &|| stop.load(Ordering::SeqCst),
+                &mut |_| {
+                    passes.fetch_add(1, Ordering::SeqCst);
+                },
+                &mut |_, _| {},
+            )
+        })
+    };
+    let reader = rusqlite::Connection::open(&db).expect("a second connection");
+    let stored = || -> i64 {
+        reader.query_row("SELECT count(*) FROM messages", [], |r| r.get(0)).unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while (stored() < 3 || passes.load(Ordering::SeqCst) == 0) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(stored(), 3, "the first pass stored the mailbox");
+    std::thread::sleep(Duration::from_millis(300)); // the watcher is idling now
+
+    let mut latencies = Vec::new();
+    for round in 0..3 {
+        server.deliver(&messages(1, 70 + round));
+        let delivered = Instant::now();
+        let want = 4 + round as i64;
+        while stored() < want && delivered.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(stored(), want, "round {round}: the message arrived");
+        latencies.push(delivered.elapsed());
+    }
+    println!("delivery to store over IDLE: {latencies:?}");
+    stop.store(true, Ordering::SeqCst);
+    watcher.join().expect("the watcher thread").expect("the watch ended cleanly");
+    let worst = latencies.iter().max().copied().unwrap_or_default();
+    assert!(worst < Duration::from_secs(2), "delivery to store took {latencies:?}");
+}
+
+#[test]
+fn a_message_moved_between_synced_folders_stays_one_message() {
+    let mut server = Dovecot::start();
+    let mail = messages(4, 8);
+    server.deliver(&mail);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = store(dir.path());
+    let mut both = source(&server, Security::Implicit);
+    both.folders = vec!["INBOX".into(), "Deals".into()];
+    sync(&mut store, &both, Check::AfterInitial);
+
+    // The rep files two of them under Deals: moved on the server.
+    let moved = server.doveadm(&["move", "-u", USER, "Deals", "mailbox", "INBOX", "UID", "1:2"]);
+    assert!(moved.status.success(), "doveadm move: {}", String::from_utf8_lossy(&moved.stderr));
+    let report = sync(&mut store, &both, Check::Always);
+    let deals = report.folders.iter().find(|f| f.folder == "Deals").expect("Deals synced");
+    assert_eq!((deals.fetched, deals.new, deals.duplicates), (2, 0, 2), "{deals:?}");
+    assert_eq!(count(&store), 4, "still four messages");
+}

@@ -95,9 +95,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Pull every configured source.
+    /// Pull every configured source: continuously (IMAP IDLE) until
+    /// interrupted, or one pass with --once.
     Sync {
-        /// One pass, then exit (continuous sync runs in the app).
+        /// One pass, then exit.
         #[arg(long)]
         once: bool,
         /// Also compare each folder's full UID list with the store and

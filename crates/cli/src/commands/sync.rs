@@ -31,7 +31,7 @@ pub fn run(db: &Path, once: bool, check: bool, progress_lines: bool) -> anyhow::
         anyhow::bail!("no sources configured; add one with `dealthread source add imap ...`");
     }
     if !once {
-        eprintln!("dealthread: note: continuous sync runs in the app; syncing once");
+        return watch_all(db, configured);
     }
     let mut failed = false;
     for source in &configured {
@@ -50,6 +50,57 @@ pub fn run(db: &Path, once: bool, check: bool, progress_lines: bool) -> anyhow::
                     ingest::unix_now(),
                 )?;
             }
+        }
+    }
+    Ok(if failed { Done::SomeFailed } else { Done::Ok })
+}
+
+/// Keeps every source in sync (IDLE, or polling) until interrupted; each
+/// source on its own thread with its own connection to the store. Stopping
+/// with Ctrl-C at any moment is safe: every batch commits with its
+/// checkpoint.
+fn watch_all(db: &Path, configured: Vec<ImapSource>) -> anyhow::Result<Done> {
+    let handles: Vec<_> = configured
+        .into_iter()
+        .map(|source| {
+            let db = db.to_path_buf();
+            std::thread::spawn(move || -> anyhow::Result<()> {
+                let mut store = open_store(&db)?;
+                let secret = sources::secret(&source.name, source.secret_env.as_deref())?;
+                eprintln!("dealthread: watching {} (Ctrl-C stops)", source.name);
+                imap::watch(
+                    &mut store,
+                    &source,
+                    &secret,
+                    &ReadOptions::default(),
+                    imap::IDLE_RENEW,
+                    std::time::Duration::from_secs(60),
+                    &|| false,
+                    &mut |report| {
+                        for folder in report.folders.iter().filter(|f| f.fetched > 0) {
+                            println!(
+                                "{} {}: {} new, {} already stored",
+                                source.name, folder.folder, folder.new, folder.duplicates
+                            );
+                        }
+                    },
+                    &mut |error, wait| {
+                        eprintln!("dealthread: {error}; retrying in {:.1} s", wait.as_secs_f64())
+                    },
+                )
+                .map_err(|e| anyhow::anyhow!("{e}"))
+            })
+        })
+        .collect();
+    let mut failed = false;
+    for handle in handles {
+        match handle.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                failed = true;
+                eprintln!("dealthread: {error:#}");
+            }
+            Err(_) => failed = true,
         }
     }
     Ok(if failed { Done::SomeFailed } else { Done::Ok })

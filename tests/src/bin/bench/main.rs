@@ -5,9 +5,11 @@
 //!     bench mail [--messages N]          parse+classify+reply+sanitize vs Python's email
 //!     bench store [--messages 10000,50000] [--search-messages 100000]
 //!                                        import vs notmuch and mu; search and timeline latency
+//!     bench imap [--messages N]          initial IMAP sync vs mbsync; incremental check
 //!     bench corpus DIR [--messages N]    write the generated maildir (for profiling)
 //!     bench mail-one FILE                (internal) read one file, print peak memory
 
+mod imap;
 mod store;
 
 use std::path::{Path, PathBuf};
@@ -23,9 +25,10 @@ fn main() -> ExitCode {
         Some("mail") => bench_mail(&args[1..]),
         Some("store") => store::run(&args[1..]),
         Some("corpus") => write_corpus(&args[1..]),
+        Some("imap") => imap::run(&args[1..]),
         Some("mail-one") => mail_one(args.get(1).map(PathBuf::from)),
         _ => Err(
-            "usage: bench mail [--messages N] | bench store [--messages N,N] [--search-messages N]"
+            "usage: bench mail [--messages N] | bench store [--messages N,N] [--search-messages N] | bench imap [--messages N]"
                 .to_string(),
         ),
     };

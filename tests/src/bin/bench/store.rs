@@ -40,7 +40,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
 }
 
 /// Wall seconds and peak resident KiB of a command, by GNU time.
-fn timed(command: &mut Command) -> Result<(f64, u64), String> {
+pub(crate) fn timed(command: &mut Command) -> Result<(f64, u64), String> {
     let program = command.get_program().to_string_lossy().into_owned();
     let mut wrapped = Command::new("/usr/bin/time");
     wrapped.arg("-f").arg("TIMED %e %M").arg(command.get_program()).args(command.get_args());
@@ -53,7 +53,8 @@ fn timed(command: &mut Command) -> Result<(f64, u64), String> {
     let output = wrapped.output().map_err(|e| format!("{program}: {e}"))?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
-        return Err(format!("{program} failed: {}", stderr.lines().last().unwrap_or_default()));
+        let reason = stderr.lines().filter(|l| !l.starts_with("TIMED ")).collect::<Vec<_>>();
+        return Err(format!("{program} failed: {}", reason.join("; ")));
     }
     let line = stderr.lines().rev().find(|l| l.starts_with("TIMED ")).ok_or("no timing")?;
     let mut parts = line.split_whitespace().skip(1);

@@ -56,6 +56,18 @@ impl Write for Stream {
     }
 }
 
+impl imap::extensions::idle::SetReadTimeout for Stream {
+    /// IDLE waits with its own, longer timeout and then asks for none; here
+    /// "none" means the usual [`IO_TIMEOUT`]: no read is ever unbounded.
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> imap::error::Result<()> {
+        let tcp = match self {
+            Stream::Tls(s) => &s.sock,
+            Stream::Plain(s) => &*s,
+        };
+        tcp.set_read_timeout(Some(timeout.unwrap_or(IO_TIMEOUT))).map_err(imap::Error::Io)
+    }
+}
+
 pub type Session = imap::Session<Stream>;
 
 /// What the TLS handshake showed, for `dealthread doctor`.

@@ -120,7 +120,7 @@ pub struct Ledger {
     pub healed: usize,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct SyncReport {
     pub folders: Vec<FolderReport>,
     pub tls: TlsDetails,
@@ -154,6 +154,119 @@ pub fn sync_once(
     }
     let _ = session.logout(); // the work is stored; a failed goodbye changes nothing
     Ok(report)
+}
+
+/// How long one IDLE waits before it is re-issued: well inside the 30
+/// minutes after which RFC 2177 lets a server drop an idle client.
+pub const IDLE_RENEW: std::time::Duration = std::time::Duration::from_secs(25 * 60);
+
+/// Keeps a source in sync until `stop` says so: a full pass, then IDLE on
+/// the first folder (INBOX) so new mail is fetched as soon as the server
+/// announces it, with a full pass after each announcement and at least
+/// every `idle_renew`. Servers without IDLE are polled every `poll`.
+/// Failures are retried with backoff; a refused login or certificate ends
+/// the watch with its error.
+#[allow(clippy::too_many_arguments)] // the loop's knobs and its three callbacks
+pub fn watch(
+    store: &mut Store,
+    source: &ImapSource,
+    secret: &str,
+    options: &ReadOptions,
+    idle_renew: std::time::Duration,
+    poll: std::time::Duration,
+    stop: &dyn Fn() -> bool,
+    on_pass: &mut dyn FnMut(&SyncReport),
+    on_retry: &mut dyn FnMut(&SourceError, std::time::Duration),
+) -> std::result::Result<(), SourceError> {
+    let retry = Retry::default();
+    let mut failures = 0;
+    while !stop() {
+        match watch_connection(store, source, secret, options, idle_renew, poll, stop, on_pass) {
+            Ok(()) => return Ok(()),
+            Err(error) if error.is_retryable() => {
+                let wait = retry.delay(failures.min(retry.attempts));
+                on_retry(&error, wait);
+                sleep_unless(stop, wait);
+                failures += 1;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn watch_connection(
+    store: &mut Store,
+    source: &ImapSource,
+    secret: &str,
+    options: &ReadOptions,
+    idle_renew: std::time::Duration,
+    poll: std::time::Duration,
+    stop: &dyn Fn() -> bool,
+    on_pass: &mut dyn FnMut(&SyncReport),
+) -> std::result::Result<(), SourceError> {
+    let Connected { mut session, tls, capabilities } = connect::connect(source, secret)?;
+    let can_idle = capabilities.iter().any(|c| c.eq_ignore_ascii_case("IDLE"));
+    let watched = source.folders.first().cloned().unwrap_or_else(|| "INBOX".into());
+    while !stop() {
+        let mut report = SyncReport { folders: Vec::new(), tls: tls.clone() };
+        for folder in &source.folders {
+            let done = sync_folder(
+                store,
+                &mut session,
+                source,
+                folder,
+                options,
+                Check::AfterInitial,
+                &mut |_| {},
+            )?;
+            report.folders.push(done);
+        }
+        on_pass(&report);
+        if can_idle {
+            session
+                .examine(&watched)
+                .map_err(|e| imap_error(source, &format!("opening {watched}"), e))?;
+            // IDLE in slices of a few seconds, so `stop` is noticed; new mail
+            // ends a slice at once.
+            let slice = idle_renew
+                .min(std::time::Duration::from_secs(5))
+                .max(std::time::Duration::from_millis(100));
+            let started = std::time::Instant::now();
+            loop {
+                let outcome = session
+                    .idle()
+                    .timeout(slice)
+                    .keepalive(false)
+                    .wait_while(|response| {
+                        !matches!(
+                            response,
+                            imap::types::UnsolicitedResponse::Exists(_)
+                                | imap::types::UnsolicitedResponse::Recent(_)
+                        )
+                    })
+                    .map_err(|e| imap_error(source, "waiting for new mail (IDLE)", e))?;
+                if outcome == imap::extensions::idle::WaitOutcome::MailboxChanged
+                    || stop()
+                    || started.elapsed() >= idle_renew
+                {
+                    break;
+                }
+            }
+        } else {
+            sleep_unless(stop, poll);
+        }
+    }
+    let _ = session.logout();
+    Ok(())
+}
+
+fn sleep_unless(stop: &dyn Fn() -> bool, total: std::time::Duration) {
+    let until = std::time::Instant::now() + total;
+    while !stop() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// How often and how long to retry a sync that failed on the network.
