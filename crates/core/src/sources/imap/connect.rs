@@ -111,11 +111,11 @@ pub fn connect(source: &ImapSource, secret: &str) -> Result<Connected, SourceErr
     };
     let mut client = imap::Client::new(stream);
     if source.security != Security::StartTls {
-        client.read_greeting().map_err(|e| network(source, "reading the greeting", e))?;
+        client.read_greeting().map_err(|e| imap_error(source, "reading the greeting", e))?;
     }
     let capabilities: Vec<String> = client
         .capabilities()
-        .map_err(|e| network(source, "asking for capabilities", e))?
+        .map_err(|e| imap_error(source, "asking for capabilities", e))?
         .iter()
         .map(|c| format!("{c:?}"))
         .collect();
@@ -131,7 +131,7 @@ pub fn connect(source: &ImapSource, secret: &str) -> Result<Connected, SourceErr
             source.user,
             no.information.trim()
         )),
-        other => network(source, "logging in", other),
+        other => imap_error(source, "logging in", other),
     })?;
     Ok(Connected { session, tls, capabilities: clean_capabilities(capabilities) })
 }
@@ -331,7 +331,9 @@ fn is_loopback(host: &str) -> bool {
     host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-fn network(source: &ImapSource, doing: &str, error: imap::Error) -> SourceError {
+/// An IMAP failure as a [`SourceError`]: the network kinds are retried,
+/// anything else is the server breaking the protocol.
+pub(super) fn imap_error(source: &ImapSource, doing: &str, error: imap::Error) -> SourceError {
     match error {
         imap::Error::Io(e) => SourceError::Network(format!("{}: {doing}: {e}", source.name)),
         imap::Error::ConnectionLost => {
@@ -344,10 +346,6 @@ fn network(source: &ImapSource, doing: &str, error: imap::Error) -> SourceError 
         )),
         other => SourceError::Protocol(format!("{}: {doing}: {other}", source.name)),
     }
-}
-
-pub(super) fn imap_error(source: &ImapSource, doing: &str, error: imap::Error) -> SourceError {
-    network(source, doing, error)
 }
 
 /// Trusts exactly the pinned certificate; the handshake's signatures are

@@ -146,14 +146,25 @@ pub fn sync_once(
     progress: &mut dyn FnMut(&Progress),
 ) -> std::result::Result<SyncReport, SourceError> {
     let Connected { mut session, tls, .. } = connect::connect(source, secret)?;
-    let mut report = SyncReport { folders: Vec::new(), tls };
-    for folder in &source.folders {
-        let folder_report =
-            sync_folder(store, &mut session, source, folder, options, check, progress)?;
-        report.folders.push(folder_report);
-    }
+    let folders = pass(store, &mut session, source, options, check, progress)?;
     let _ = session.logout(); // the work is stored; a failed goodbye changes nothing
-    Ok(report)
+    Ok(SyncReport { folders, tls })
+}
+
+/// Every configured folder, in order, over one session.
+fn pass(
+    store: &mut Store,
+    session: &mut Session,
+    source: &ImapSource,
+    options: &ReadOptions,
+    check: Check,
+    progress: &mut dyn FnMut(&Progress),
+) -> std::result::Result<Vec<FolderReport>, SourceError> {
+    source
+        .folders
+        .iter()
+        .map(|folder| sync_folder(store, session, source, folder, options, check, progress))
+        .collect()
 }
 
 /// How long one IDLE waits before it is re-issued: well inside the 30
@@ -210,20 +221,8 @@ fn watch_connection(
     let can_idle = capabilities.iter().any(|c| c.eq_ignore_ascii_case("IDLE"));
     let watched = source.folders.first().cloned().unwrap_or_else(|| "INBOX".into());
     while !stop() {
-        let mut report = SyncReport { folders: Vec::new(), tls: tls.clone() };
-        for folder in &source.folders {
-            let done = sync_folder(
-                store,
-                &mut session,
-                source,
-                folder,
-                options,
-                Check::AfterInitial,
-                &mut |_| {},
-            )?;
-            report.folders.push(done);
-        }
-        on_pass(&report);
+        let folders = pass(store, &mut session, source, options, Check::AfterInitial, &mut |_| {})?;
+        on_pass(&SyncReport { folders, tls: tls.clone() });
         if can_idle {
             session
                 .examine(&watched)
