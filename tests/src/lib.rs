@@ -5,6 +5,7 @@
 pub mod corpus;
 pub mod dovecot;
 pub mod fixtures;
+pub mod provider;
 pub mod webdriver;
 
 use std::net::TcpListener;

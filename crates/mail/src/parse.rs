@@ -233,7 +233,10 @@ fn parse_with(raw: &[u8], keep_attachments: bool) -> Result<Parsed> {
 
 /// Rejects input that is clearly not RFC 5322: empty, whitespace, binary, or
 /// not starting with a header field. An mbox `From ` line is allowed.
-fn check_looks_like_message(raw: &[u8]) -> Result<()> {
+/// A quick look at the first bytes: is this plausibly a message (a header
+/// field first), not binary data or some other format? Sources use it to
+/// tell a broken download from mail.
+pub fn check_looks_like_message(raw: &[u8]) -> Result<()> {
     if raw.is_empty() {
         return Err(MailError::Empty);
     }

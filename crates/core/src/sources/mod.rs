@@ -8,6 +8,10 @@
 
 pub mod files;
 pub mod imap;
+pub mod provider;
+pub mod tls;
+
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -29,6 +33,9 @@ pub enum SourceError {
     Network(String),
     #[error("{0}")]
     Protocol(String),
+    /// The server asked us to slow down (HTTP 429) and said for how long.
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: Duration },
     #[error("{0}")]
     Store(#[from] CoreError),
 }
@@ -43,7 +50,52 @@ impl SourceError {
     /// Whether trying again later may succeed without the user changing
     /// anything.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, SourceError::Network(_) | SourceError::Protocol(_))
+        matches!(
+            self,
+            SourceError::Network(_) | SourceError::Protocol(_) | SourceError::RateLimited { .. }
+        )
+    }
+}
+
+/// How often and how long to retry a sync that failed on the network.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    pub attempts: u32,
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry { attempts: 6, base: Duration::from_millis(500), max: Duration::from_secs(60) }
+    }
+}
+
+impl Retry {
+    /// Exponential backoff with full jitter: a random wait up to
+    /// base * 2^attempt, capped, so many clients do not reconnect in step.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let ceiling = self.base.saturating_mul(1u32 << attempt.min(16)).min(self.max);
+        let millis = ceiling.as_millis().max(1) as u64;
+        Duration::from_millis(rand::random_range(millis / 4..=millis))
+    }
+
+    /// The wait before attempt `attempt + 1` after `error`: the backoff, or
+    /// longer when the server said when to come back.
+    pub fn wait_for(&self, error: &SourceError, attempt: u32) -> Duration {
+        let backoff = self.delay(attempt);
+        match error {
+            SourceError::RateLimited { retry_after, .. } => backoff.max(*retry_after),
+            _ => backoff,
+        }
+    }
+}
+
+/// Sleeps for `total`, waking early when `stop` says so.
+pub fn sleep_unless(stop: &dyn Fn() -> bool, total: Duration) {
+    let until = std::time::Instant::now() + total;
+    while !stop() && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50).min(total));
     }
 }
 

@@ -34,6 +34,7 @@ const MIGRATIONS: &[(&str, &str, Option<Backfill>)] = &[
     ("0006_batch_search_index", include_str!("migrations/0006_batch_search_index.sql"), None),
     ("0007_search_by_deal", include_str!("migrations/0007_search_by_deal.sql"), None),
     ("0008_sources", include_str!("migrations/0008_sources.sql"), None),
+    ("0009_provider", include_str!("migrations/0009_provider.sql"), None),
 ];
 
 pub fn latest_version() -> i64 {

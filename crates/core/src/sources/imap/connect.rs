@@ -5,19 +5,17 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{
-    ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
-};
-use sha2::{Digest, Sha256};
+use rustls::ClientConnection;
+use rustls::pki_types::ServerName;
 
 use super::{Auth, ImapSource, Security};
 use crate::sources::SourceError;
+use crate::sources::tls::{self, is_loopback};
+
+pub use crate::sources::tls::parse_pin;
 
 /// Every network read and write gives up after this long: a server that
 /// stops answering is an error, never a hang.
@@ -243,34 +241,8 @@ fn start_tls(
     source: &ImapSource,
     mut tcp: TcpStream,
 ) -> Result<(rustls::StreamOwned<ClientConnection, TcpStream>, TlsDetails), SourceError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let seen = Arc::new(Mutex::new(None));
-    let verifier: Arc<dyn ServerCertVerifier> = match &source.pin_sha256 {
-        Some(pin) => Arc::new(Pinned {
-            pin: parse_pin(pin).ok_or_else(|| {
-                SourceError::Config(format!(
-                    "{}: the pin must be a SHA-256 fingerprint (64 hex digits)",
-                    source.name
-                ))
-            })?,
-            provider: provider.clone(),
-            seen: seen.clone(),
-        }),
-        None => {
-            let roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-            let inner =
-                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                    .build()
-                    .map_err(|e| SourceError::Tls(format!("{}: {e}", source.name)))?;
-            Arc::new(Recording { inner, seen: seen.clone() })
-        }
-    };
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| SourceError::Tls(format!("{}: {e}", source.name)))?
-        .dangerous() // a verifier of our own: the pin, or WebPKI that records the fingerprint
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+    let pin = source.pin_sha256.as_deref();
+    let (config, seen) = tls::client_config(&source.name, pin, &[])?;
     let server_name = ServerName::try_from(source.host.clone()).map_err(|_| {
         SourceError::Config(format!("{}: {} is not a host name", source.name, source.host))
     })?;
@@ -278,57 +250,15 @@ fn start_tls(
         .map_err(|e| SourceError::Tls(format!("{}: {e}", source.name)))?;
     while connection.is_handshaking() {
         if let Err(error) = connection.complete_io(&mut tcp) {
-            let fingerprint = seen.lock().ok().and_then(|s| s.clone());
-            return Err(tls_failure(source, &error, fingerprint));
+            return Err(tls::failure(&source.name, pin, &error.to_string(), &seen));
         }
     }
-    let fingerprint = seen.lock().ok().and_then(|s| s.clone());
     let tls = TlsDetails {
         protocol: connection.protocol_version().map(|v| format!("{v:?}")),
         cipher_suite: connection.negotiated_cipher_suite().map(|s| format!("{:?}", s.suite())),
-        fingerprint,
+        fingerprint: tls::seen_fingerprint(&seen),
     };
     Ok((rustls::StreamOwned::new(connection, tcp), tls))
-}
-
-fn tls_failure(source: &ImapSource, error: &std::io::Error, seen: Option<String>) -> SourceError {
-    let detail = error.to_string();
-    match (&source.pin_sha256, seen) {
-        (Some(pin), Some(seen)) if detail.contains("pin") => SourceError::Tls(format!(
-            "{}: the server's certificate (SHA-256 {seen}) does not match the pinned fingerprint {}; \
-             if the server's certificate was renewed, check the new fingerprint and update the pin",
-            source.name,
-            colons(&parse_pin(pin).map(hex::encode).unwrap_or_default())
-        )),
-        (None, Some(seen)) => SourceError::Tls(format!(
-            "{}: the server's certificate is not trusted ({detail}); for a self-signed server, \
-             pin its fingerprint after checking it: --pin {seen}",
-            source.name
-        )),
-        _ => SourceError::Tls(format!("{}: TLS handshake failed: {detail}", source.name)),
-    }
-}
-
-/// 32 bytes from 64 hex digits, colons and case ignored.
-pub fn parse_pin(pin: &str) -> Option<[u8; 32]> {
-    let digits: String = pin.chars().filter(|c| *c != ':' && !c.is_whitespace()).collect();
-    hex::decode(digits).ok().and_then(|b| <[u8; 32]>::try_from(b).ok())
-}
-
-fn colons(hex: &str) -> String {
-    hex.as_bytes()
-        .chunks(2)
-        .map(|pair| String::from_utf8_lossy(pair).to_uppercase())
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-fn fingerprint(certificate: &CertificateDer<'_>) -> String {
-    colons(&hex::encode(Sha256::digest(certificate.as_ref())))
-}
-
-fn is_loopback(host: &str) -> bool {
-    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// An IMAP failure as a [`SourceError`]: the network kinds are retried,
@@ -345,127 +275,5 @@ pub(super) fn imap_error(source: &ImapSource, doing: &str, error: imap::Error) -
             bye.information.trim()
         )),
         other => SourceError::Protocol(format!("{}: {doing}: {other}", source.name)),
-    }
-}
-
-/// Trusts exactly the pinned certificate; the handshake's signatures are
-/// still checked against it.
-#[derive(Debug)]
-struct Pinned {
-    pin: [u8; 32],
-    provider: Arc<rustls::crypto::CryptoProvider>,
-    seen: Arc<Mutex<Option<String>>>,
-}
-
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if let Ok(mut seen) = self.seen.lock() {
-            *seen = Some(fingerprint(end_entity));
-        }
-        let digest: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
-        if digest == self.pin {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General("certificate does not match the pin".into()))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// WebPKI verification that also records the certificate's fingerprint,
-/// so an untrusted server's error can show what to pin.
-#[derive(Debug)]
-struct Recording {
-    inner: Arc<WebPkiServerVerifier>,
-    seen: Arc<Mutex<Option<String>>>,
-}
-
-impl ServerCertVerifier for Recording {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if let Ok(mut seen) = self.seen.lock() {
-            *seen = Some(fingerprint(end_entity));
-        }
-        self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pins_read_with_or_without_colons() {
-        let hex = "ab".repeat(32);
-        assert_eq!(parse_pin(&hex), Some([0xab; 32]));
-        assert_eq!(parse_pin(&colons(&hex)), Some([0xab; 32]));
-        assert_eq!(parse_pin("abcd"), None);
-        assert_eq!(parse_pin(&"zz".repeat(32)), None);
     }
 }

@@ -22,7 +22,8 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use self::connect::{Connected, Session, TlsDetails, imap_error};
-use super::SourceError;
+pub use super::Retry;
+use super::{SourceError, sleep_unless};
 use crate::error::Result;
 use crate::ingest::{self, Checkpoint, Outcome, Pipeline, RawMessage};
 use crate::store::Store;
@@ -195,7 +196,7 @@ pub fn watch(
         match watch_connection(store, source, secret, options, idle_renew, poll, stop, on_pass) {
             Ok(()) => return Ok(()),
             Err(error) if error.is_retryable() => {
-                let wait = retry.delay(failures.min(retry.attempts));
+                let wait = retry.wait_for(&error, failures.min(retry.attempts));
                 on_retry(&error, wait);
                 sleep_unless(stop, wait);
                 failures += 1;
@@ -261,41 +262,6 @@ fn watch_connection(
     Ok(())
 }
 
-fn sleep_unless(stop: &dyn Fn() -> bool, total: std::time::Duration) {
-    let until = std::time::Instant::now() + total;
-    while !stop() && std::time::Instant::now() < until {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-}
-
-/// How often and how long to retry a sync that failed on the network.
-#[derive(Debug, Clone, Copy)]
-pub struct Retry {
-    pub attempts: u32,
-    pub base: std::time::Duration,
-    pub max: std::time::Duration,
-}
-
-impl Default for Retry {
-    fn default() -> Self {
-        Retry {
-            attempts: 6,
-            base: std::time::Duration::from_millis(500),
-            max: std::time::Duration::from_secs(60),
-        }
-    }
-}
-
-impl Retry {
-    /// Exponential backoff with full jitter: a random wait up to
-    /// base * 2^attempt, capped, so many clients do not reconnect in step.
-    pub fn delay(&self, attempt: u32) -> std::time::Duration {
-        let ceiling = self.base.saturating_mul(1u32 << attempt.min(16)).min(self.max);
-        let millis = ceiling.as_millis().max(1) as u64;
-        std::time::Duration::from_millis(rand::random_range(millis / 4..=millis))
-    }
-}
-
 /// [`sync_once`], reconnecting after network and protocol failures with
 /// backoff and resuming from the checkpoint. A refused login or an
 /// untrusted certificate stops at once: retrying cannot fix it.
@@ -315,7 +281,7 @@ pub fn sync_with_retry(
         match sync_once(store, source, secret, options, check, progress) {
             Ok(report) => return Ok(report),
             Err(error) if error.is_retryable() && attempt + 1 < retry.attempts => {
-                let wait = retry.delay(attempt);
+                let wait = retry.wait_for(&error, attempt);
                 on_retry(&error, wait);
                 std::thread::sleep(wait);
                 attempt += 1;
