@@ -134,12 +134,18 @@ enum CrmCommand {
 
 #[derive(Subcommand)]
 enum SourceCommand {
-    /// Add (or replace) an IMAP mailbox. The password is asked for on the
-    /// terminal, or read from standard input, and kept in the OS keyring.
+    /// Add (or replace) a source. Its password, token or API key is asked
+    /// for on the terminal, or read from standard input, and kept in the
+    /// OS keyring.
     Add {
         #[command(subcommand)]
         kind: SourceKind,
     },
+    /// The configured sources, with their last sync and last error.
+    List,
+    /// Remove a source's configuration and its secret. Mail already stored
+    /// stays.
+    Remove { name: String },
 }
 
 #[derive(Subcommand)]
@@ -167,6 +173,30 @@ enum SourceKind {
         #[arg(long)]
         xoauth2: bool,
         /// Read the secret from this environment variable at each run
+        /// instead of the keyring (headless machines); only the name is kept.
+        #[arg(long, value_name = "VAR")]
+        secret_env: Option<String>,
+    },
+    /// An inbound-email provider's REST API (see the README for the contract).
+    Provider {
+        #[arg(long)]
+        name: String,
+        /// The API's base URL, e.g. https://api.inbound.example/
+        #[arg(long)]
+        url: String,
+        /// SHA-256 fingerprint of a self-signed server's certificate.
+        #[arg(long, value_name = "SHA256")]
+        pin: Option<String>,
+        /// Seconds between polls in continuous sync.
+        #[arg(long, default_value_t = 60)]
+        poll_secs: u64,
+        /// Messages per page.
+        #[arg(long, default_value_t = 100)]
+        page_size: u32,
+        /// Seconds to wait for an answer before retrying.
+        #[arg(long, default_value_t = 30)]
+        timeout_secs: u64,
+        /// Read the API key from this environment variable at each run
         /// instead of the keyring (headless machines); only the name is kept.
         #[arg(long, value_name = "VAR")]
         secret_env: Option<String>,
@@ -235,6 +265,36 @@ fn main() -> ExitCode {
                 secret_env,
             },
         ),
+        Command::Source {
+            command:
+                SourceCommand::Add {
+                    kind:
+                        SourceKind::Provider {
+                            name,
+                            url,
+                            pin,
+                            poll_secs,
+                            page_size,
+                            timeout_secs,
+                            secret_env,
+                        },
+                },
+        } => commands::source::add_provider(
+            &db,
+            commands::source::ProviderOptions {
+                name,
+                url,
+                pin,
+                poll_secs,
+                page_size,
+                timeout_secs,
+                secret_env,
+            },
+        ),
+        Command::Source { command: SourceCommand::List } => commands::source::list(&db),
+        Command::Source { command: SourceCommand::Remove { name } } => {
+            commands::source::remove(&db, &name)
+        }
         Command::Crm { command: CrmCommand::ImportEntities { file } } => {
             commands::crm::import_entities(&db, &file)
         }

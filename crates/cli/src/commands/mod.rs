@@ -36,3 +36,9 @@ pub fn print_line(line: &str) -> anyhow::Result<()> {
         other => Ok(other?),
     }
 }
+
+/// A Unix time for people: `Thu, 26 Nov 2026 22:12:57 GMT`.
+pub fn format_time(unix: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix.max(0) as u64);
+    httpdate::fmt_http_date(at)
+}

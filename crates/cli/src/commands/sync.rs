@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 use dealthread_core::sources::imap::{self, Check, ImapSource, Retry};
+use dealthread_core::sources::provider::{self, ProviderSource};
 use dealthread_core::sources::{self, SourceError};
 use dealthread_core::{Store, ingest};
 use dealthread_mail::ReadOptions;
@@ -12,13 +13,39 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{Done, open_store};
 
-fn imap_sources(store: &Store) -> anyhow::Result<Vec<ImapSource>> {
+/// A configured source of either kind.
+enum Configured {
+    Imap(ImapSource),
+    Provider(ProviderSource),
+}
+
+impl Configured {
+    fn name(&self) -> &str {
+        match self {
+            Configured::Imap(source) => &source.name,
+            Configured::Provider(source) => &source.name,
+        }
+    }
+
+    fn secret(&self) -> Result<String, SourceError> {
+        match self {
+            Configured::Imap(s) => sources::secret(&s.name, s.secret_env.as_deref()),
+            Configured::Provider(s) => sources::secret(&s.name, s.secret_env.as_deref()),
+        }
+    }
+}
+
+fn configured(store: &Store) -> anyhow::Result<Vec<Configured>> {
     let mut found = Vec::new();
     for (name, kind, _) in sources::list(store.conn())? {
         if kind == imap::KIND
             && let Some(source) = ImapSource::load(store, &name)?
         {
-            found.push(source);
+            found.push(Configured::Imap(source));
+        } else if kind == provider::KIND
+            && let Some(source) = ProviderSource::load(store, &name)?
+        {
+            found.push(Configured::Provider(source));
         }
     }
     Ok(found)
@@ -26,18 +53,25 @@ fn imap_sources(store: &Store) -> anyhow::Result<Vec<ImapSource>> {
 
 pub fn run(db: &Path, once: bool, check: bool, progress_lines: bool) -> anyhow::Result<Done> {
     let mut store = open_store(db)?;
-    let configured = imap_sources(&store)?;
+    let configured = configured(&store)?;
     if configured.is_empty() {
-        anyhow::bail!("no sources configured; add one with `dealthread source add imap ...`");
+        anyhow::bail!(
+            "no sources configured; add one with `dealthread source add imap ...` or \
+             `dealthread source add provider ...`"
+        );
     }
     if !once {
         return watch_all(db, configured);
     }
     let mut failed = false;
     for source in &configured {
-        match sync_source(&mut store, source, check, progress_lines) {
+        let outcome = match source {
+            Configured::Imap(source) => sync_source(&mut store, source, check, progress_lines),
+            Configured::Provider(source) => sync_provider(&mut store, source, progress_lines),
+        };
+        match outcome {
             Ok(()) => {
-                sources::record_outcome(store.conn(), &source.name, None, ingest::unix_now())?
+                sources::record_outcome(store.conn(), source.name(), None, ingest::unix_now())?
             }
             Err(error) => {
                 failed = true;
@@ -45,7 +79,7 @@ pub fn run(db: &Path, once: bool, check: bool, progress_lines: bool) -> anyhow::
                 let text = error.to_string();
                 sources::record_outcome(
                     store.conn(),
-                    &source.name,
+                    source.name(),
                     Some(&text),
                     ingest::unix_now(),
                 )?;
@@ -59,15 +93,21 @@ pub fn run(db: &Path, once: bool, check: bool, progress_lines: bool) -> anyhow::
 /// source on its own thread with its own connection to the store. Stopping
 /// with Ctrl-C at any moment is safe: every batch commits with its
 /// checkpoint.
-fn watch_all(db: &Path, configured: Vec<ImapSource>) -> anyhow::Result<Done> {
+fn watch_all(db: &Path, configured: Vec<Configured>) -> anyhow::Result<Done> {
     let handles: Vec<_> = configured
         .into_iter()
         .map(|source| {
             let db = db.to_path_buf();
             std::thread::spawn(move || -> anyhow::Result<()> {
                 let mut store = open_store(&db)?;
-                let secret = sources::secret(&source.name, source.secret_env.as_deref())?;
-                eprintln!("dealthread: watching {} (Ctrl-C stops)", source.name);
+                let secret = source.secret()?;
+                eprintln!("dealthread: watching {} (Ctrl-C stops)", source.name());
+                let source = match source {
+                    Configured::Imap(source) => source,
+                    Configured::Provider(source) => {
+                        return watch_provider(&mut store, &source, &secret);
+                    }
+                };
                 imap::watch(
                     &mut store,
                     &source,
@@ -106,6 +146,93 @@ fn watch_all(db: &Path, configured: Vec<ImapSource>) -> anyhow::Result<Done> {
     Ok(if failed { Done::SomeFailed } else { Done::Ok })
 }
 
+fn watch_provider(store: &mut Store, source: &ProviderSource, key: &str) -> anyhow::Result<()> {
+    provider::watch(
+        store,
+        source,
+        key,
+        &ReadOptions::default(),
+        &|| false,
+        &mut |report| {
+            if report.fetched > 0 {
+                println!(
+                    "{}: {} new, {} already stored",
+                    source.name, report.new, report.duplicates
+                );
+            }
+            for problem in &report.problems {
+                eprintln!("dealthread: {}: {problem}", source.name);
+            }
+        },
+        &mut |error, wait| {
+            eprintln!("dealthread: {error}; retrying in {:.1} s", wait.as_secs_f64())
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn progress_bar(template: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+fn sync_provider(
+    store: &mut Store,
+    source: &ProviderSource,
+    progress_lines: bool,
+) -> Result<(), SourceError> {
+    let key = sources::secret(&source.name, source.secret_env.as_deref())?;
+    // The provider does not say how much is waiting, so the bar counts up.
+    let bar = progress_bar("{prefix} {spinner} {pos} messages in {msg} {elapsed}");
+    bar.set_prefix(source.name.clone());
+    let report = provider::sync_with_retry(
+        store,
+        source,
+        &key,
+        &ReadOptions::default(),
+        Retry::default(),
+        &mut |p| {
+            bar.set_position(p.messages as u64);
+            bar.set_message(format!("{} pages, {:.1} MB", p.pages, p.bytes as f64 / 1e6));
+            if progress_lines && p.messages > 0 {
+                let _ = super::print_line(&format!("committed {} {}", source.name, p.messages));
+            }
+        },
+        &mut |error, wait| {
+            bar.suspend(|| {
+                eprintln!("dealthread: {error}; retrying in {:.1} s", wait.as_secs_f64())
+            });
+        },
+    )?;
+    bar.finish_and_clear();
+    for problem in &report.problems {
+        eprintln!("dealthread: {}: {problem}", source.name);
+    }
+    let mut line = format!(
+        "{}: {} fetched in {} pages, {} new, {} already stored",
+        source.name, report.fetched, report.pages, report.new, report.duplicates
+    );
+    if report.rebuilt > 0 {
+        line.push_str(&format!(", {} rebuilt from the provider's JSON", report.rebuilt));
+    }
+    if report.unreadable > 0 {
+        line.push_str(&format!(", {} unreadable (kept)", report.unreadable));
+    }
+    if report.skipped > 0 {
+        line.push_str(&format!(", {} entries skipped (see `dealthread doctor`)", report.skipped));
+    }
+    println!("{line}");
+    Ok(())
+}
+
 fn sync_source(
     store: &mut Store,
     source: &ImapSource,
@@ -113,19 +240,7 @@ fn sync_source(
     progress_lines: bool,
 ) -> Result<(), SourceError> {
     let secret = sources::secret(&source.name, source.secret_env.as_deref())?;
-    let bar = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix} [{bar:30}] {pos}/{len} messages, {msg} {elapsed}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = progress_bar("{prefix} [{bar:30}] {pos}/{len} messages, {msg} {elapsed}");
     let check = if check { Check::Always } else { Check::AfterInitial };
     let report = imap::sync_with_retry(
         store,
@@ -175,12 +290,19 @@ fn sync_source(
 /// Connectivity, TLS and capabilities per source, and the ledger.
 pub fn doctor(db: &Path) -> anyhow::Result<Done> {
     let store = open_store(db)?;
-    let configured = imap_sources(&store)?;
+    let configured = configured(&store)?;
     if configured.is_empty() {
         println!("no sources configured");
     }
     let mut failed = false;
     for source in &configured {
+        let source = match source {
+            Configured::Imap(source) => source,
+            Configured::Provider(source) => {
+                failed |= !doctor_provider(&store, source)?;
+                continue;
+            }
+        };
         println!("{} (IMAP {}@{}:{})", source.name, source.user, source.host, source.port);
         let outcome = sources::secret(&source.name, source.secret_env.as_deref())
             .and_then(|secret| imap::connect::connect(source, &secret));
@@ -221,4 +343,52 @@ pub fn doctor(db: &Path) -> anyhow::Result<Done> {
         }
     }
     Ok(if failed { Done::SomeFailed } else { Done::Ok })
+}
+
+/// The provider's part of `dealthread doctor`; `false` when something is
+/// wrong.
+fn doctor_provider(store: &Store, source: &ProviderSource) -> anyhow::Result<bool> {
+    println!("{} (provider {})", source.name, source.base_url);
+    let status = provider::status(store, &source.name)?;
+    let outcome = sources::secret(&source.name, source.secret_env.as_deref())
+        .and_then(|key| provider::Client::new(source, &key))
+        .and_then(|client| client.check(status.cursor.as_deref()));
+    let mut healthy = true;
+    match outcome {
+        Ok(reachable) => {
+            match &reachable.fingerprint {
+                Some(fingerprint) => {
+                    let pinned = if source.pin_sha256.is_some() { " (pinned)" } else { "" };
+                    println!("  HTTPS: certificate SHA-256 {fingerprint}{pinned}");
+                }
+                None => println!("  HTTP: plain (a server on this machine)"),
+            }
+            let waiting = if reachable.waiting > 0 {
+                format!("{}+ messages waiting", reachable.waiting)
+            } else {
+                "nothing waiting".to_string()
+            };
+            println!("  API key: accepted; {waiting}");
+        }
+        Err(error) => {
+            healthy = false;
+            println!("  problem: {error}");
+        }
+    }
+    match (&status.cursor, status.updated_at) {
+        (Some(cursor), Some(at)) => println!(
+            "  cursor {cursor} after {} pages, last moved {}",
+            status.pages,
+            super::format_time(at)
+        ),
+        _ => println!("  not synced yet"),
+    }
+    if !status.skipped.is_empty() {
+        healthy = false;
+        println!("  {} entries could not be used and were skipped:", status.skipped.len());
+        for (id, why) in &status.skipped {
+            println!("    {id}: {why}");
+        }
+    }
+    Ok(healthy)
 }

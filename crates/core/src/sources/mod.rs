@@ -117,7 +117,7 @@ pub fn secret(name: &str, secret_env: Option<&str>) -> std::result::Result<Strin
             SourceError::Config(format!("{name}: the secret in the keyring is not text"))
         }),
         None => Err(SourceError::Config(format!(
-            "{name}: no password in the keyring; add the source again to store it"
+            "{name}: no secret (password, token or API key) in the keyring; add the source again to store it"
         ))),
     }
 }
@@ -137,6 +137,35 @@ pub fn list(conn: &Connection) -> Result<Vec<(String, String, String)>> {
     let mut stmt = conn.prepare("SELECT name, kind, config FROM sources ORDER BY name")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A source as the list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRow {
+    pub name: String,
+    pub kind: String,
+    pub last_sync_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+pub fn list_status(conn: &Connection) -> Result<Vec<SourceRow>> {
+    let mut stmt =
+        conn.prepare("SELECT name, kind, last_sync_at, last_error FROM sources ORDER BY name")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(SourceRow {
+            name: r.get(0)?,
+            kind: r.get(1)?,
+            last_sync_at: r.get(2)?,
+            last_error: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Removes a source's configuration and sync state; its messages stay.
+/// `false` when there was no such source.
+pub fn remove(conn: &Connection, name: &str) -> Result<bool> {
+    Ok(conn.execute("DELETE FROM sources WHERE name = ?1", [name])? > 0)
 }
 
 pub fn config_of(conn: &Connection, name: &str) -> Result<Option<(String, String)>> {

@@ -497,7 +497,8 @@ fn encode_segment(id: &str) -> String {
     out
 }
 
-/// Progress of a sync, for a progress bar or an app event.
+/// Progress of a sync, for a progress bar or an app event: what is
+/// committed so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Progress {
     pub pages: u64,
@@ -616,13 +617,10 @@ fn sync_into(
             let ready = prepare(&client, page.messages)?;
             report.pages += 1;
             let (batch, checkpoint) = checkpoint(&source.name, &next, ready, report);
-            done.pages += 1;
-            done.messages += batch.len();
-            done.bytes += batch.iter().map(|m| m.bytes.len() as u64).sum::<u64>();
             if let Some(written) =
                 pipeline.push_with(store, batch, ingest::unix_now(), Some(checkpoint))?
             {
-                count(report, &written.1);
+                count(report, &mut done, &written);
                 progress(&done);
             }
             // A server may re-send a page (dedupe absorbs it); one that
@@ -642,7 +640,7 @@ fn sync_into(
     // Whatever happened, what was downloaded is written with its cursor.
     let last = pipeline.finish(store);
     if let Ok(Some(written)) = &last {
-        count(report, &written.1);
+        count(report, &mut done, written);
         progress(&done);
     }
     outcome?;
@@ -650,7 +648,12 @@ fn sync_into(
     Ok(())
 }
 
-fn count(report: &mut SyncReport, outcomes: &[Outcome]) {
+/// Counts a page once it is committed, so progress never runs ahead of
+/// what a crash would keep.
+fn count(report: &mut SyncReport, done: &mut Progress, (batch, outcomes): &ingest::Written) {
+    done.pages += 1;
+    done.messages += batch.len();
+    done.bytes += batch.iter().map(|m| m.bytes.len() as u64).sum::<u64>();
     for outcome in outcomes {
         report.fetched += 1;
         match outcome {
