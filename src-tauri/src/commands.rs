@@ -7,6 +7,10 @@ use serde::Serialize;
 use tauri::State;
 use ts_rs::TS;
 
+use dealthread_core::ingest;
+use dealthread_core::sources::accounts::{self, Configured, NewImap, NewProvider, SourceView};
+
+use crate::background::{Background, SourceState};
 use crate::error::CommandError;
 use crate::state::AppState;
 
@@ -43,4 +47,85 @@ pub async fn deal_timeline(
         timeline::deal_timeline(store.conn(), &deal_id)?
             .ok_or_else(|| CoreError::NotFound(format!("deal {deal_id}: no such deal")))
     })
+}
+
+/// Every configured source with how it stands.
+#[tauri::command]
+pub async fn list_sources(state: State<'_, AppState>) -> Result<Vec<SourceView>, CommandError> {
+    state.with_store(|store| accounts::views(store))
+}
+
+/// What each source's background task is doing right now.
+#[tauri::command]
+pub async fn source_states(
+    background: State<'_, Background>,
+) -> Result<Vec<SourceState>, CommandError> {
+    Ok(background.states())
+}
+
+/// Reaches the provider with the form's settings; stores nothing.
+#[tauri::command]
+pub async fn test_provider_source(input: NewProvider) -> Result<String, CommandError> {
+    blocking(move || accounts::test_provider(&input)).await
+}
+
+/// Logs in to the IMAP server with the form's settings; stores nothing.
+#[tauri::command]
+pub async fn test_imap_source(input: NewImap) -> Result<String, CommandError> {
+    blocking(move || accounts::test_imap(&input)).await
+}
+
+/// Saves a provider source (its key to the OS keyring) and starts syncing it.
+#[tauri::command]
+pub async fn add_provider_source(
+    state: State<'_, AppState>,
+    background: State<'_, Background>,
+    input: NewProvider,
+) -> Result<(), CommandError> {
+    let source = state
+        .with_source_store(|store| accounts::add_provider(store, &input, ingest::unix_now()))?;
+    background.start(Configured::Provider(source));
+    Ok(())
+}
+
+/// Saves an IMAP source (its password to the OS keyring) and starts syncing it.
+#[tauri::command]
+pub async fn add_imap_source(
+    state: State<'_, AppState>,
+    background: State<'_, Background>,
+    input: NewImap,
+) -> Result<(), CommandError> {
+    let source =
+        state.with_source_store(|store| accounts::add_imap(store, &input, ingest::unix_now()))?;
+    background.start(Configured::Imap(source));
+    Ok(())
+}
+
+/// Stops a source's sync and removes it and its secret; its mail stays.
+#[tauri::command]
+pub async fn remove_source(
+    state: State<'_, AppState>,
+    background: State<'_, Background>,
+    name: String,
+) -> Result<(), CommandError> {
+    background.stop(&name);
+    let removed = state.with_source_store(|store| accounts::remove(store, &name))?;
+    if removed {
+        Ok(())
+    } else {
+        Err(CoreError::NotFound(format!("source {name}: no such source")).into())
+    }
+}
+
+/// Runs network work off the async runtime's threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, dealthread_core::sources::SourceError> + Send + 'static,
+) -> Result<T, CommandError> {
+    match tauri::async_runtime::spawn_blocking(work).await {
+        Ok(outcome) => outcome.map_err(CommandError::from),
+        Err(error) => Err(CommandError {
+            code: dealthread_core::ErrorCode::Io,
+            message: format!("the check stopped unexpectedly: {error}"),
+        }),
+    }
 }

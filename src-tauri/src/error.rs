@@ -17,3 +17,9 @@ impl From<CoreError> for CommandError {
         CommandError { code: error.code(), message: error.to_string() }
     }
 }
+
+impl From<dealthread_core::sources::SourceError> for CommandError {
+    fn from(error: dealthread_core::sources::SourceError) -> Self {
+        CommandError { code: error.code(), message: error.to_string() }
+    }
+}

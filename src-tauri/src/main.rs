@@ -6,6 +6,7 @@
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod background;
 mod commands;
 mod error;
 mod state;
@@ -22,13 +23,27 @@ fn main() {
     let app = tauri::Builder::default()
         .setup(|app| {
             use tauri::Manager;
-            app.manage(state::AppState::open(&dealthread_core::paths::default_db()));
+            let db = dealthread_core::paths::default_db();
+            let state = state::AppState::open(&db);
+            let background = background::Background::new(app.handle().clone(), db);
+            for source in state.sources() {
+                background.start(source);
+            }
+            app.manage(state);
+            app.manage(background);
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
             commands::app_status,
             commands::list_deals,
             commands::deal_timeline,
+            commands::list_sources,
+            commands::source_states,
+            commands::test_provider_source,
+            commands::test_imap_source,
+            commands::add_provider_source,
+            commands::add_imap_source,
+            commands::remove_source,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"));
     if let Err(error) = app {

@@ -47,6 +47,25 @@ impl AppState {
         f(&mut guard).map_err(CommandError::from)
     }
 
+    /// Like [`AppState::with_store`], for work that fails as a source does.
+    pub fn with_source_store<T>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, dealthread_core::sources::SourceError>,
+    ) -> Result<T, CommandError> {
+        let store = self.store.as_ref().map_err(Clone::clone)?;
+        let mut guard = store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut guard).map_err(CommandError::from)
+    }
+
+    /// Every configured source, for the background tasks to start with.
+    pub fn sources(&self) -> Vec<dealthread_core::sources::accounts::Configured> {
+        self.with_store(|store| dealthread_core::sources::accounts::Configured::all(store))
+            .unwrap_or_else(|error| {
+                tracing::error!(message = %error.message, "could not read the configured sources");
+                Vec::new()
+            })
+    }
+
     pub fn open_error(&self) -> Option<&CommandError> {
         self.store.as_ref().err()
     }

@@ -83,7 +83,8 @@ pub struct Provider {
     /// SHA-256 of the certificate, when serving HTTPS.
     pub fingerprint: Option<String>,
     inner: Shared,
-    runtime: Option<tokio::runtime::Runtime>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Provider {
@@ -98,34 +99,56 @@ impl Provider {
         Provider::launch(messages, Some(dir))
     }
 
+    /// Serves from a thread of its own with its own runtime, so tests
+    /// with or without an async runtime can use it alike.
     fn launch(messages: &[Vec<u8>], tls_dir: Option<&Path>) -> Provider {
         let inner: Shared = Arc::default();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a tokio runtime for the emulator");
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("binding the emulator on loopback");
-        let port = listener.local_addr().expect("a bound address").port();
+        let tls = tls_dir.map(tls_acceptor);
+        let fingerprint = tls.as_ref().map(|(_, fingerprint)| fingerprint.clone());
+        let acceptor = tls.map(|(acceptor, _)| acceptor);
         let app = axum::Router::new()
             .route("/v1/messages", get(page))
             .route("/v1/messages/{id}/raw", get(raw))
             .with_state(inner.clone());
-        let (url, fingerprint) = match tls_dir {
-            None => {
-                runtime.spawn(async move { axum::serve(listener, app).await });
-                (format!("http://127.0.0.1:{port}/"), None)
-            }
-            Some(dir) => {
-                let (acceptor, fingerprint) = tls_acceptor(dir);
-                let tls = TlsListener { tcp: listener, acceptor };
-                runtime.spawn(async move { axum::serve(tls, app).await });
-                (format!("https://127.0.0.1:{port}/"), Some(fingerprint))
-            }
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("provider-emulator".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime for the emulator");
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                        .await
+                        .expect("binding the emulator on loopback");
+                    let port = listener.local_addr().expect("a bound address").port();
+                    let _ = port_tx.send(port);
+                    let stop = async {
+                        let _ = stop_rx.await;
+                    };
+                    let _ = match acceptor {
+                        None => axum::serve(listener, app).with_graceful_shutdown(stop).await,
+                        Some(acceptor) => {
+                            let tls = TlsListener { tcp: listener, acceptor };
+                            axum::serve(tls, app).with_graceful_shutdown(stop).await
+                        }
+                    };
+                });
+                runtime.shutdown_timeout(Duration::from_secs(1));
+            })
+            .expect("starting the emulator thread");
+        let port = port_rx.recv().expect("the emulator reports its port");
+        let scheme = if fingerprint.is_some() { "https" } else { "http" };
+        let provider = Provider {
+            url: format!("{scheme}://127.0.0.1:{port}/"),
+            fingerprint,
+            inner,
+            stop: Some(stop_tx),
+            thread: Some(thread),
         };
-        let provider = Provider { url, fingerprint, inner, runtime: Some(runtime) };
         provider.add(messages);
         provider
     }
@@ -162,8 +185,11 @@ impl Provider {
 
 impl Drop for Provider {
     fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_timeout(Duration::from_secs(1));
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }

@@ -267,6 +267,7 @@ fn idle_brings_a_delivered_message_into_the_store_within_two_seconds() {
                 &mut |_| {
                     passes.fetch_add(1, Ordering::SeqCst);
                 },
+                &mut |_| {},
                 &mut |_, _| {},
             )
         })

@@ -84,6 +84,16 @@ pub enum ErrorCode {
     Corrupt,
     /// The OS keyring is missing, locked, or refused.
     Keyring,
+    /// A source's settings are wrong (a bad URL, pin or name).
+    SourceConfig,
+    /// A server refused the password, token or API key.
+    SourceAuth,
+    /// A server's certificate is not trusted or does not match its pin.
+    SourceTls,
+    /// A server could not be reached, timed out or asked to wait.
+    SourceNetwork,
+    /// A server answered something that breaks its protocol.
+    SourceProtocol,
 }
 
 pub type Result<T> = std::result::Result<T, CoreError>;

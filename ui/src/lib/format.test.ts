@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { money, senderName, shortDate } from './format';
+import { ago, bytes, money, senderName, shortDate } from './format';
 
 describe('senderName', () => {
   it('prefers the display name and falls back to the address', () => {
@@ -23,5 +23,24 @@ describe('money', () => {
   it('formats whole dollars and hides missing amounts', () => {
     expect(money(48000)).toBe('$48,000');
     expect(money(null)).toBe('');
+  });
+});
+
+describe('bytes', () => {
+  it('scales to KB and MB', () => {
+    expect(bytes(512)).toBe('512 B');
+    expect(bytes(48_200)).toBe('48 KB');
+    expect(bytes(2_400_000)).toBe('2.4 MB');
+  });
+});
+
+describe('ago', () => {
+  const now = 1_800_000_000_000;
+  it('says how long ago, coarsely', () => {
+    expect(ago(null, now)).toBe('never');
+    expect(ago(now / 1000 - 20, now)).toBe('just now');
+    expect(ago(now / 1000 - 180, now)).toBe('3 min ago');
+    expect(ago(now / 1000 - 7200, now)).toBe('2 h ago');
+    expect(ago(now / 1000 - 3 * 86400, now)).toBe('3 d ago');
   });
 });

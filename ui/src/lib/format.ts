@@ -30,3 +30,20 @@ export function money(amount: number | null): string {
     maximumFractionDigits: 0,
   }).format(amount);
 }
+
+/** "2.4 MB" from a byte count. */
+export function bytes(count: number): string {
+  if (count < 1000) return `${count} B`;
+  if (count < 1_000_000) return `${(count / 1000).toFixed(0)} KB`;
+  return `${(count / 1_000_000).toFixed(1)} MB`;
+}
+
+/** "3 min ago" from Unix seconds, against `now` (milliseconds, for tests). */
+export function ago(unixSeconds: number | null, now: number = Date.now()): string {
+  if (unixSeconds === null) return 'never';
+  const seconds = Math.max(0, Math.round(now / 1000 - unixSeconds));
+  if (seconds < 60) return 'just now';
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
+  return `${Math.floor(seconds / 86400)} d ago`;
+}

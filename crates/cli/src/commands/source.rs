@@ -7,6 +7,7 @@ use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use dealthread_core::sources::accounts;
 use dealthread_core::sources::imap::{Auth, ImapSource, Security, connect};
 use dealthread_core::sources::provider::ProviderSource;
 use dealthread_core::{ingest, secrets, sources};
@@ -129,11 +130,9 @@ pub fn list(db: &Path) -> anyhow::Result<Done> {
 
 pub fn remove(db: &Path, name: &str) -> anyhow::Result<Done> {
     let store = open_store(db)?;
-    if !sources::remove(store.conn(), name)? {
+    if !accounts::remove(&store, name).map_err(|e| anyhow::anyhow!("{e}"))? {
         bail!("no source named {name}");
     }
-    secrets::delete(&sources::secret_account(name))
-        .context("removing the source's secret from the OS keyring")?;
     println!("removed source {name}; its mail stays in the store");
     Ok(Done::Ok)
 }

@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
+use dealthread_core::sources::accounts::Configured;
 use dealthread_core::sources::imap::{self, Check, ImapSource, Retry};
 use dealthread_core::sources::provider::{self, ProviderSource};
 use dealthread_core::sources::{self, SourceError};
@@ -13,47 +14,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{Done, open_store};
 
-/// A configured source of either kind.
-enum Configured {
-    Imap(ImapSource),
-    Provider(ProviderSource),
-}
-
-impl Configured {
-    fn name(&self) -> &str {
-        match self {
-            Configured::Imap(source) => &source.name,
-            Configured::Provider(source) => &source.name,
-        }
-    }
-
-    fn secret(&self) -> Result<String, SourceError> {
-        match self {
-            Configured::Imap(s) => sources::secret(&s.name, s.secret_env.as_deref()),
-            Configured::Provider(s) => sources::secret(&s.name, s.secret_env.as_deref()),
-        }
-    }
-}
-
-fn configured(store: &Store) -> anyhow::Result<Vec<Configured>> {
-    let mut found = Vec::new();
-    for (name, kind, _) in sources::list(store.conn())? {
-        if kind == imap::KIND
-            && let Some(source) = ImapSource::load(store, &name)?
-        {
-            found.push(Configured::Imap(source));
-        } else if kind == provider::KIND
-            && let Some(source) = ProviderSource::load(store, &name)?
-        {
-            found.push(Configured::Provider(source));
-        }
-    }
-    Ok(found)
-}
-
 pub fn run(db: &Path, once: bool, check: bool, progress_lines: bool) -> anyhow::Result<Done> {
     let mut store = open_store(db)?;
-    let configured = configured(&store)?;
+    let configured = Configured::all(&store)?;
     if configured.is_empty() {
         anyhow::bail!(
             "no sources configured; add one with `dealthread source add imap ...` or \
@@ -124,6 +87,7 @@ fn watch_all(db: &Path, configured: Vec<Configured>) -> anyhow::Result<Done> {
                             );
                         }
                     },
+                    &mut |_| {},
                     &mut |error, wait| {
                         eprintln!("dealthread: {error}; retrying in {:.1} s", wait.as_secs_f64())
                     },
@@ -164,6 +128,7 @@ fn watch_provider(store: &mut Store, source: &ProviderSource, key: &str) -> anyh
                 eprintln!("dealthread: {}: {problem}", source.name);
             }
         },
+        &mut |_| {},
         &mut |error, wait| {
             eprintln!("dealthread: {error}; retrying in {:.1} s", wait.as_secs_f64())
         },
@@ -290,7 +255,7 @@ fn sync_source(
 /// Connectivity, TLS and capabilities per source, and the ledger.
 pub fn doctor(db: &Path) -> anyhow::Result<Done> {
     let store = open_store(db)?;
-    let configured = configured(&store)?;
+    let configured = Configured::all(&store)?;
     if configured.is_empty() {
         println!("no sources configured");
     }

@@ -6,6 +6,7 @@
 //! OS keyring under `source:<name>`, or for headless runs in an environment
 //! variable whose name (never its value) the config holds.
 
+pub mod accounts;
 pub mod files;
 pub mod imap;
 pub mod provider;
@@ -47,6 +48,19 @@ impl From<rusqlite::Error> for SourceError {
 }
 
 impl SourceError {
+    /// The kind of failure, for the app to branch on.
+    pub fn code(&self) -> crate::error::ErrorCode {
+        use crate::error::ErrorCode;
+        match self {
+            SourceError::Config(_) => ErrorCode::SourceConfig,
+            SourceError::Auth(_) => ErrorCode::SourceAuth,
+            SourceError::Tls(_) => ErrorCode::SourceTls,
+            SourceError::Network(_) | SourceError::RateLimited { .. } => ErrorCode::SourceNetwork,
+            SourceError::Protocol(_) => ErrorCode::SourceProtocol,
+            SourceError::Store(error) => error.code(),
+        }
+    }
+
     /// Whether trying again later may succeed without the user changing
     /// anything.
     pub fn is_retryable(&self) -> bool {

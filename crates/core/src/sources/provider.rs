@@ -978,13 +978,14 @@ pub fn watch(
     options: &ReadOptions,
     stop: &dyn Fn() -> bool,
     on_pass: &mut dyn FnMut(&SyncReport),
+    progress: &mut dyn FnMut(&Progress),
     on_retry: &mut dyn FnMut(&SourceError, Duration),
 ) -> std::result::Result<(), SourceError> {
     let retry = Retry::default();
     let poll = Duration::from_secs(source.poll_secs.max(1));
     let mut failures = 0;
     while !stop() {
-        match sync_once(store, source, key, options, &mut |_| {}) {
+        match sync_once(store, source, key, options, progress) {
             Ok(report) => {
                 failures = 0;
                 on_pass(&report);

@@ -3,4 +3,4 @@
 /**
  * What kind of failure reached the user; exported to TypeScript.
  */
-export type ErrorCode = "io" | "disk_full" | "not_found" | "database" | "not_our_database" | "database_too_new" | "invalid_input" | "corrupt" | "keyring";
+export type ErrorCode = "io" | "disk_full" | "not_found" | "database" | "not_our_database" | "database_too_new" | "invalid_input" | "corrupt" | "keyring" | "source_config" | "source_auth" | "source_tls" | "source_network" | "source_protocol";

@@ -33,8 +33,9 @@ pub const KIND: &str = "imap";
 /// Messages per `UID FETCH`, and per transaction.
 const FETCH_BATCH: usize = 200;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum Security {
     /// TLS from the first byte (port 993).
     Implicit,
@@ -188,12 +189,14 @@ pub fn watch(
     poll: std::time::Duration,
     stop: &dyn Fn() -> bool,
     on_pass: &mut dyn FnMut(&SyncReport),
+    progress: &mut dyn FnMut(&Progress),
     on_retry: &mut dyn FnMut(&SourceError, std::time::Duration),
 ) -> std::result::Result<(), SourceError> {
     let retry = Retry::default();
     let mut failures = 0;
     while !stop() {
-        match watch_connection(store, source, secret, options, idle_renew, poll, stop, on_pass) {
+        let watched = Watched { idle_renew, poll, stop };
+        match watch_connection(store, source, secret, options, &watched, on_pass, progress) {
             Ok(()) => return Ok(()),
             Err(error) if error.is_retryable() => {
                 let wait = retry.wait_for(&error, failures.min(retry.attempts));
@@ -207,22 +210,27 @@ pub fn watch(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The knobs of one watching connection.
+struct Watched<'a> {
+    idle_renew: std::time::Duration,
+    poll: std::time::Duration,
+    stop: &'a dyn Fn() -> bool,
+}
+
 fn watch_connection(
     store: &mut Store,
     source: &ImapSource,
     secret: &str,
     options: &ReadOptions,
-    idle_renew: std::time::Duration,
-    poll: std::time::Duration,
-    stop: &dyn Fn() -> bool,
+    &Watched { idle_renew, poll, stop }: &Watched<'_>,
     on_pass: &mut dyn FnMut(&SyncReport),
+    progress: &mut dyn FnMut(&Progress),
 ) -> std::result::Result<(), SourceError> {
     let Connected { mut session, tls, capabilities } = connect::connect(source, secret)?;
     let can_idle = capabilities.iter().any(|c| c.eq_ignore_ascii_case("IDLE"));
     let watched = source.folders.first().cloned().unwrap_or_else(|| "INBOX".into());
     while !stop() {
-        let folders = pass(store, &mut session, source, options, Check::AfterInitial, &mut |_| {})?;
+        let folders = pass(store, &mut session, source, options, Check::AfterInitial, progress)?;
         on_pass(&SyncReport { folders, tls: tls.clone() });
         if can_idle {
             session
