@@ -94,6 +94,11 @@ async fn a_provider_source_added_in_settings_syncs_in_the_background() {
     })
     .await;
     assert!(facts.contains("Last sync"), "{facts}");
+    // Kept for a person reviewing the screen; nothing asserts on pixels.
+    if let Ok(png) = client.screenshot().await {
+        let shot = dealthread_tests::workspace_root().join("target").join("e2e-settings.png");
+        let _ = std::fs::write(shot, png);
+    }
     let key_field = client.find(Locator::Css("[data-testid=field-key]")).await.expect("key field");
     assert_eq!(key_field.prop("value").await.expect("value"), Some(String::new()), "key cleared");
 
