@@ -3,7 +3,9 @@
 //! the scenario tests in `tests/tests/`.
 
 pub mod corpus;
+pub mod dns;
 pub mod dovecot;
+pub mod fake_imap;
 pub mod fixtures;
 pub mod provider;
 pub mod webdriver;

@@ -22,6 +22,7 @@ fn source(server: &Dovecot, security: Security) -> ImapSource {
         folders: vec!["INBOX".into()],
         pin_sha256: Some(server.fingerprint.clone()),
         secret_env: None,
+        timeout_secs: imap::DEFAULT_TIMEOUT_SECS,
     }
 }
 
@@ -84,6 +85,13 @@ fn initial_then_incremental_sync_stores_every_message_once_and_marks_nothing_see
     assert!(report.tls.fingerprint.is_some() && report.tls.protocol.is_some());
     let seen = server.doveadm(&["search", "-u", USER, "mailbox", "INBOX", "SEEN"]);
     assert!(seen.stdout.is_empty(), "BODY.PEEK leaves mail unread on the server");
+    let modseq: Option<i64> = store
+        .conn()
+        .query_row("SELECT highest_modseq FROM imap_folders WHERE folder = 'INBOX'", [], |r| {
+            r.get(0)
+        })
+        .expect("the folder's checkpoint");
+    assert!(modseq.is_some_and(|m| m > 0), "CONDSTORE enabled, HIGHESTMODSEQ kept: {modseq:?}");
 
     // Incremental, over STARTTLS this time: only the new mail.
     server.deliver(&messages(7, 2));

@@ -357,6 +357,7 @@ fn imap_source(server: &Dovecot) -> ImapSource {
         folders: vec!["INBOX".into()],
         pin_sha256: Some(server.fingerprint.clone()),
         secret_env: None,
+        timeout_secs: imap::DEFAULT_TIMEOUT_SECS,
     }
 }
 

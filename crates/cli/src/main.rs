@@ -109,8 +109,18 @@ enum Command {
         #[arg(long)]
         progress_lines: bool,
     },
-    /// Check each source: connection, TLS, login, capabilities, completeness.
-    Doctor,
+    /// Check each source (connection, TLS, login, capabilities,
+    /// completeness) and the MX records of the inbound domains.
+    Doctor {
+        /// Ask this DNS server (IP:PORT) instead of the system's resolvers.
+        #[arg(long, value_name = "IP:PORT")]
+        dns: Option<std::net::SocketAddr>,
+    },
+    /// The team's inbound domains, where deal aliases are received.
+    InboundDomain {
+        #[command(subcommand)]
+        command: DomainCommand,
+    },
     /// Configure where mail comes from.
     Source {
         #[command(subcommand)]
@@ -130,6 +140,16 @@ enum CrmCommand {
         #[arg(value_name = "FILE.json")]
         file: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum DomainCommand {
+    /// Add a domain, e.g. in.example.com.
+    Add { domain: String },
+    /// Remove a domain.
+    Remove { domain: String },
+    /// List the domains.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -234,7 +254,12 @@ fn main() -> ExitCode {
         Command::Sync { once, check, progress_lines } => {
             commands::sync::run(&db, once, check, progress_lines)
         }
-        Command::Doctor => commands::sync::doctor(&db),
+        Command::Doctor { dns } => commands::sync::doctor(&db, dns),
+        Command::InboundDomain { command } => match command {
+            DomainCommand::Add { domain } => commands::domains::add(&db, &domain),
+            DomainCommand::Remove { domain } => commands::domains::remove(&db, &domain),
+            DomainCommand::List => commands::domains::list(&db),
+        },
         Command::Source {
             command:
                 SourceCommand::Add {

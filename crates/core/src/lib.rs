@@ -5,6 +5,7 @@
 //! thin layers over this crate and share every behaviour through it.
 
 pub mod demo;
+pub mod dns;
 pub mod entities;
 pub mod error;
 pub mod ingest;

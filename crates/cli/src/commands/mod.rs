@@ -2,6 +2,7 @@
 
 pub mod crm;
 pub mod deals;
+pub mod domains;
 pub mod import;
 pub mod parse;
 pub mod purge;

@@ -51,6 +51,7 @@ pub fn add_imap(db: &Path, o: ImapOptions) -> anyhow::Result<Done> {
         folders,
         pin_sha256: o.pin,
         secret_env: o.secret_env,
+        timeout_secs: dealthread_core::sources::imap::DEFAULT_TIMEOUT_SECS,
     };
     let store = open_store(db)?;
     if source.secret_env.is_none() {

@@ -253,7 +253,7 @@ fn sync_source(
 }
 
 /// Connectivity, TLS and capabilities per source, and the ledger.
-pub fn doctor(db: &Path) -> anyhow::Result<Done> {
+pub fn doctor(db: &Path, dns: Option<std::net::SocketAddr>) -> anyhow::Result<Done> {
     let store = open_store(db)?;
     let configured = Configured::all(&store)?;
     if configured.is_empty() {
@@ -307,6 +307,7 @@ pub fn doctor(db: &Path) -> anyhow::Result<Done> {
             }
         }
     }
+    failed |= !doctor_domains(&store, dns)?;
     Ok(if failed { Done::SomeFailed } else { Done::Ok })
 }
 
@@ -353,6 +354,33 @@ fn doctor_provider(store: &Store, source: &ProviderSource) -> anyhow::Result<boo
         println!("  {} entries could not be used and were skipped:", status.skipped.len());
         for (id, why) in &status.skipped {
             println!("    {id}: {why}");
+        }
+    }
+    Ok(healthy)
+}
+
+/// The MX records of each inbound domain; `false` when one has none or
+/// cannot be looked up.
+fn doctor_domains(store: &Store, server: Option<std::net::SocketAddr>) -> anyhow::Result<bool> {
+    let domains = dealthread_core::store::settings::inbound_domains(store.conn())?;
+    if domains.is_empty() {
+        println!(
+            "inbound domains: none configured (`dealthread inbound-domain add in.example.com`)"
+        );
+        return Ok(true);
+    }
+    let mut healthy = true;
+    for domain in &domains {
+        match dealthread_core::dns::mx_records(domain, server) {
+            Ok(records) => {
+                let list: Vec<String> =
+                    records.iter().map(|mx| format!("{} {}", mx.preference, mx.exchange)).collect();
+                println!("inbound domain {domain}: MX {}", list.join(", "));
+            }
+            Err(error) => {
+                healthy = false;
+                println!("inbound domain {domain}: problem: {error}");
+            }
         }
     }
     Ok(healthy)

@@ -192,6 +192,7 @@ impl NewImap {
             folders: if folders.is_empty() { vec!["INBOX".into()] } else { folders },
             pin_sha256: pin,
             secret_env: None,
+            timeout_secs: imap::DEFAULT_TIMEOUT_SECS,
             name,
         })
     }

@@ -38,3 +38,22 @@ pub fn store_key_id(conn: &Connection) -> Result<String> {
 pub fn raw_retention_days(conn: &Connection) -> Result<i64> {
     Ok(get(conn, "raw_retention_days")?.and_then(|v| v.parse().ok()).unwrap_or(30))
 }
+
+/// The team's inbound domains (`in.example.com`): where deal aliases such as
+/// `deal+42@in.example.com` are received. `doctor` checks their MX records.
+pub fn inbound_domains(conn: &Connection) -> Result<Vec<String>> {
+    let Some(json) = get(conn, "inbound_domains")? else { return Ok(Vec::new()) };
+    serde_json::from_str(&json)
+        .map_err(|e| crate::error::CoreError::Corrupt(format!("the inbound domains setting: {e}")))
+}
+
+/// Replaces the inbound domains; each must already be normalized
+/// ([`crate::dns::normalize_domain`]). Kept sorted and without repeats.
+pub fn set_inbound_domains(conn: &Connection, domains: &[String]) -> Result<()> {
+    let mut domains = domains.to_vec();
+    domains.sort();
+    domains.dedup();
+    let json = serde_json::to_string(&domains)
+        .map_err(|e| crate::error::CoreError::InvalidInput(format!("inbound domains: {e}")))?;
+    set(conn, "inbound_domains", &json)
+}

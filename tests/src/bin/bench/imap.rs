@@ -102,6 +102,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         folders: vec!["INBOX".into()],
         pin_sha256: Some(server.fingerprint.clone()),
         secret_env: None,
+        timeout_secs: imap::DEFAULT_TIMEOUT_SECS,
     };
     let mut times = Vec::new();
     for _ in 0..20 {

@@ -17,13 +17,16 @@ use crate::sources::tls::{self, is_loopback};
 
 pub use crate::sources::tls::parse_pin;
 
-/// Every network read and write gives up after this long: a server that
-/// stops answering is an error, never a hang.
-pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// The byte stream under the IMAP client.
-pub enum Stream {
+/// The byte stream under the IMAP client, with the source's timeout for
+/// every read and write.
+pub struct Stream {
+    kind: Kind,
+    timeout: Duration,
+}
+
+enum Kind {
     Tls(Box<rustls::StreamOwned<ClientConnection, TcpStream>>),
     /// Only to a server on this machine (`--tls none`).
     Plain(TcpStream),
@@ -31,38 +34,38 @@ pub enum Stream {
 
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Stream::Tls(s) => s.read(buf),
-            Stream::Plain(s) => s.read(buf),
+        match &mut self.kind {
+            Kind::Tls(s) => s.read(buf),
+            Kind::Plain(s) => s.read(buf),
         }
     }
 }
 
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Stream::Tls(s) => s.write(buf),
-            Stream::Plain(s) => s.write(buf),
+        match &mut self.kind {
+            Kind::Tls(s) => s.write(buf),
+            Kind::Plain(s) => s.write(buf),
         }
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Stream::Tls(s) => s.flush(),
-            Stream::Plain(s) => s.flush(),
+        match &mut self.kind {
+            Kind::Tls(s) => s.flush(),
+            Kind::Plain(s) => s.flush(),
         }
     }
 }
 
 impl imap::extensions::idle::SetReadTimeout for Stream {
     /// IDLE waits with its own, longer timeout and then asks for none; here
-    /// "none" means the usual [`IO_TIMEOUT`]: no read is ever unbounded.
+    /// "none" means the source's usual timeout, so no read can hang.
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> imap::error::Result<()> {
-        let tcp = match self {
-            Stream::Tls(s) => &s.sock,
-            Stream::Plain(s) => &*s,
+        let tcp = match &self.kind {
+            Kind::Tls(s) => &s.sock,
+            Kind::Plain(s) => s,
         };
-        tcp.set_read_timeout(Some(timeout.unwrap_or(IO_TIMEOUT))).map_err(imap::Error::Io)
+        tcp.set_read_timeout(Some(timeout.unwrap_or(self.timeout))).map_err(imap::Error::Io)
     }
 }
 
@@ -87,15 +90,15 @@ pub struct Connected {
 /// Connects and logs in. `secret` is the password or OAuth2 access token.
 pub fn connect(source: &ImapSource, secret: &str) -> Result<Connected, SourceError> {
     let tcp = open_tcp(source)?;
-    let (stream, tls) = match source.security {
+    let (kind, tls) = match source.security {
         Security::Implicit => {
             let (stream, tls) = start_tls(source, tcp)?;
-            (Stream::Tls(Box::new(stream)), tls)
+            (Kind::Tls(Box::new(stream)), tls)
         }
         Security::StartTls => {
             let tcp = starttls_exchange(source, tcp)?;
             let (stream, tls) = start_tls(source, tcp)?;
-            (Stream::Tls(Box::new(stream)), tls)
+            (Kind::Tls(Box::new(stream)), tls)
         }
         Security::None => {
             if !is_loopback(&source.host) {
@@ -104,20 +107,31 @@ pub fn connect(source: &ImapSource, secret: &str) -> Result<Connected, SourceErr
                     source.name, source.host
                 )));
             }
-            (Stream::Plain(tcp), TlsDetails::default())
+            (Kind::Plain(tcp), TlsDetails::default())
         }
     };
-    let mut client = imap::Client::new(stream);
+    let mut client = imap::Client::new(Stream { kind, timeout: source.timeout() });
     if source.security != Security::StartTls {
-        client.read_greeting().map_err(|e| imap_error(source, "reading the greeting", e))?;
+        let greeting =
+            client.read_greeting().map_err(|e| imap_error(source, "reading the greeting", e))?;
+        check_greeting(source, &greeting)?;
     }
-    let capabilities: Vec<String> = client
-        .capabilities()
-        .map_err(|e| imap_error(source, "asking for capabilities", e))?
-        .iter()
-        .map(|c| format!("{c:?}"))
-        .collect();
+    let capabilities = clean_capabilities(
+        client
+            .capabilities()
+            .map_err(|e| imap_error(source, "asking for capabilities", e))?
+            .iter()
+            .map(|c| format!("{c:?}"))
+            .collect(),
+    );
+    let offers = |mechanism: &str| {
+        capabilities.iter().any(|c| c.eq_ignore_ascii_case(&format!("AUTH={mechanism}")))
+    };
     let session = match source.auth {
+        // AUTHENTICATE PLAIN where offered: it carries any character in the
+        // password, which LOGIN's quoting does not always.
+        Auth::Password if offers("PLAIN") => client
+            .authenticate("PLAIN", &Plain { user: source.user.clone(), password: secret.into() }),
         Auth::Password => client.login(&source.user, secret),
         Auth::XOAuth2 => client
             .authenticate("XOAUTH2", &XOAuth2 { user: source.user.clone(), token: secret.into() }),
@@ -131,17 +145,82 @@ pub fn connect(source: &ImapSource, secret: &str) -> Result<Connected, SourceErr
         )),
         other => imap_error(source, "logging in", other),
     })?;
-    Ok(Connected { session, tls, capabilities: clean_capabilities(capabilities) })
+    let mut session = session;
+    // Servers announce more once logged in (Dovecot: CONDSTORE, MOVE, ...).
+    let capabilities = match session.capabilities() {
+        Ok(after) => clean_capabilities(after.iter().map(|c| format!("{c:?}")).collect()),
+        Err(_) => capabilities,
+    };
+    if capabilities.iter().any(|c| c.eq_ignore_ascii_case("CONDSTORE")) {
+        // Then EXAMINE reports HIGHESTMODSEQ, kept in the folder's ledger.
+        session
+            .run_command_and_check_ok("ENABLE CONDSTORE")
+            .map_err(|e| imap_error(source, "enabling CONDSTORE", e))?;
+    }
+    Ok(Connected { session, tls, capabilities })
 }
 
+/// An IMAP greeting is `* OK`, `* PREAUTH` or `* BYE` (RFC 9051 §7.1);
+/// anything else is not an IMAP server (a TLS port spoken to in plain, a
+/// web server on the wrong port).
+fn check_greeting(source: &ImapSource, greeting: &[u8]) -> Result<(), SourceError> {
+    let upper = greeting.to_ascii_uppercase();
+    if upper.starts_with(b"* OK") || upper.starts_with(b"* PREAUTH") {
+        return Ok(());
+    }
+    let shown: String = String::from_utf8_lossy(greeting)
+        .trim_end()
+        .chars()
+        .take(80)
+        .map(|c| if c.is_control() { '.' } else { c })
+        .collect();
+    if upper.starts_with(b"* BYE") {
+        return Err(SourceError::Network(format!(
+            "{}: the server turned the connection away: {}",
+            source.name,
+            shown.trim()
+        )));
+    }
+    Err(SourceError::Protocol(format!(
+        "{}: {}:{} did not greet like an IMAP server (is it the right port and TLS setting?): {:?}",
+        source.name,
+        source.host,
+        source.port,
+        shown.trim()
+    )))
+}
+
+/// Capability names as the server wrote them: `Capability`'s debug form
+/// (`Atom("IDLE")`, `Auth("PLAIN")`, `Imap4rev1`) back to `IDLE`,
+/// `AUTH=PLAIN`, `IMAP4rev1`.
 fn clean_capabilities(raw: Vec<String>) -> Vec<String> {
-    // `Capability` prints as e.g. `Atom("IDLE")`; keep the name.
     raw.into_iter()
-        .map(|c| match (c.find('"'), c.rfind('"')) {
-            (Some(a), Some(b)) if b > a => c[a + 1..b].to_string(),
-            _ => c,
+        .map(|c| {
+            let quoted = match (c.find('"'), c.rfind('"')) {
+                (Some(a), Some(b)) if b > a => Some(c[a + 1..b].to_string()),
+                _ => None,
+            };
+            match quoted {
+                Some(name) if c.starts_with("Auth") => format!("AUTH={name}"),
+                Some(name) => name,
+                None if c == "Imap4rev1" => "IMAP4rev1".to_string(),
+                None => c,
+            }
         })
         .collect()
+}
+
+struct Plain {
+    user: String,
+    password: String,
+}
+
+impl imap::Authenticator for Plain {
+    type Response = String;
+    fn process(&self, _challenge: &[u8]) -> String {
+        // RFC 4616: authorization identity (empty), user, password.
+        format!("\0{}\0{}", self.user, self.password)
+    }
 }
 
 struct XOAuth2 {
@@ -165,8 +244,8 @@ fn open_tcp(source: &ImapSource) -> Result<TcpStream, SourceError> {
         match TcpStream::connect_timeout(&address, CONNECT_TIMEOUT) {
             Ok(tcp) => {
                 let timeouts = tcp
-                    .set_read_timeout(Some(IO_TIMEOUT))
-                    .and_then(|_| tcp.set_write_timeout(Some(IO_TIMEOUT)))
+                    .set_read_timeout(Some(source.timeout()))
+                    .and_then(|_| tcp.set_write_timeout(Some(source.timeout())))
                     .and_then(|_| tcp.set_nodelay(true));
                 timeouts.map_err(|e| SourceError::Network(format!("{}: {e}", source.name)))?;
                 return Ok(tcp);
@@ -265,6 +344,17 @@ fn start_tls(
 /// anything else is the server breaking the protocol.
 pub(super) fn imap_error(source: &ImapSource, doing: &str, error: imap::Error) -> SourceError {
     match error {
+        imap::Error::Io(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            SourceError::Network(format!(
+                "{}: {doing}: the server did not answer within {} s",
+                source.name, source.timeout_secs
+            ))
+        }
         imap::Error::Io(e) => SourceError::Network(format!("{}: {doing}: {e}", source.name)),
         imap::Error::ConnectionLost => {
             SourceError::Network(format!("{}: {doing}: the connection was lost", source.name))

@@ -67,9 +67,25 @@ pub struct ImapSource {
     pub pin_sha256: Option<String>,
     /// Read the secret from this environment variable instead of the keyring.
     pub secret_env: Option<String>,
+    /// Seconds any network read or write may wait before the server counts
+    /// as gone (default 30).
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
+
+fn default_timeout_secs() -> u64 {
+    DEFAULT_TIMEOUT_SECS
 }
 
 impl ImapSource {
+    /// Every network read and write gives up after this long: a server
+    /// that stops answering is an error, never a hang.
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.timeout_secs.max(1))
+    }
+
     pub fn source_id(&self) -> String {
         format!("imap:{}", self.name)
     }
