@@ -6,6 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
+# The peers each benchmark is measured against, from Debian.
+case "${1:-}" in
+  store) peers=(maildir-utils notmuch) ;;
+  imap) peers=(isync) ;;
+  *) peers=() ;;
+esac
+bash scripts/install-deps.sh "${peers[@]}"
 cargo build --release --locked -q -p dealthread-tests --bin bench
 cargo build --release --locked -q -p dealthread-cli
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr), $(rustc --version)"

@@ -2,6 +2,7 @@
 # Installs what building, running and testing Dealthread needs on Debian 12,
 # as root: system packages (only those missing), Rust and Node when absent,
 # and the UI's npm packages. Safe to run again; it skips what is there.
+# Extra Debian packages may be named as arguments (the benchmarks' peers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,7 @@ APT_PACKAGES=(
   # A real IMAP server for the sync tests (started privately, from a temporary
   # folder; the package's own service is not used), and its test certificate.
   dovecot-imapd openssl procps
+  "$@"
 )
 
 missing=()

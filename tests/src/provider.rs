@@ -335,9 +335,7 @@ async fn page(
     let end = (after + limit).min(inner.messages.len());
     let mut entries: Vec<serde_json::Value> =
         inner.messages[after..end].iter().map(|m| m.json.clone()).collect();
-    if end > after {
-        entries.append(&mut inner.faults.broken_entries);
-    }
+    entries.append(&mut inner.faults.broken_entries);
     let body = serde_json::json!({"messages": entries, "next_cursor": format!("c{end}")});
     let body = serde_json::to_vec(&body).unwrap_or_default();
     if inner.faults.truncated_pages > 0 {

@@ -263,8 +263,9 @@ fn a_broken_entry_is_recorded_with_its_id_and_the_rest_of_the_page_goes_on() {
     });
     let dir = tempfile::tempdir().expect("tempdir");
     let mut store = store(dir.path());
+    let source = source(&server);
 
-    let report = sync(&mut store, &source(&server));
+    let report = sync(&mut store, &source);
     assert_eq!((report.new, report.skipped), (20, 3), "{report:?}");
     let status = provider::status(&store, "api").expect("status");
     assert_eq!(status.cursor.as_deref(), Some("c20"), "the cursor moved past the page");
@@ -273,6 +274,16 @@ fn a_broken_entry_is_recorded_with_its_id_and_the_rest_of_the_page_goes_on() {
     assert!(ids.iter().any(|id| id.starts_with("(no id)")), "{ids:?}");
     let (_, why) = status.skipped.iter().find(|(id, _)| id == "msg_empty").expect("recorded");
     assert!(why.contains("expired") && why.contains("neither"), "{why}");
+
+    // A page of nothing but broken entries is recorded too, and the next
+    // sync is not stuck on it.
+    server.faults(|f| f.broken_entries = vec![serde_json::json!({"id": 7})]);
+    let report = sync(&mut store, &source);
+    assert_eq!((report.new, report.skipped), (0, 1), "{report:?}");
+    let status = provider::status(&store, "api").expect("status");
+    assert!(status.skipped.iter().any(|(id, _)| id == "7"), "{:?}", status.skipped);
+    server.add(&messages(3, 13));
+    assert_eq!(sync(&mut store, &source).new, 3);
 }
 
 #[test]

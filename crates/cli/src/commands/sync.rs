@@ -329,10 +329,10 @@ fn doctor_provider(store: &Store, source: &ProviderSource) -> anyhow::Result<boo
                 }
                 None => println!("  HTTP: plain (a server on this machine)"),
             }
-            let waiting = if reachable.waiting > 0 {
-                format!("{}+ messages waiting", reachable.waiting)
-            } else {
-                "nothing waiting".to_string()
+            let waiting = match reachable.waiting {
+                0 => "nothing waiting".to_string(),
+                n if n >= source.page_size as usize => format!("{n}+ messages waiting"),
+                n => format!("{n} messages waiting"),
             };
             println!("  API key: accepted; {waiting}");
         }
