@@ -3,6 +3,7 @@
 //! the scenario tests in `tests/tests/`.
 
 pub mod corpus;
+pub mod crm;
 pub mod dns;
 pub mod dovecot;
 pub mod fake_imap;

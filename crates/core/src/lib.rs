@@ -4,6 +4,7 @@
 //! sources that bring mail in. The desktop app and the `dealthread` CLI are
 //! thin layers over this crate and share every behaviour through it.
 
+pub mod crm;
 pub mod demo;
 pub mod dns;
 pub mod entities;

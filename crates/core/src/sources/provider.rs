@@ -251,17 +251,8 @@ pub struct Client {
 impl Client {
     pub fn new(source: &ProviderSource, key: &str) -> std::result::Result<Client, SourceError> {
         let base = source.url()?;
-        let (config, seen) =
-            tls::client_config(&source.name, source.pin_sha256.as_deref(), &[b"http/1.1"])?;
         let timeout = Duration::from_secs(source.timeout_secs.max(1));
-        let http = Http::builder()
-            .tls_backend_preconfigured(config)
-            .connect_timeout(timeout.min(Duration::from_secs(15)))
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("Dealthread/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| SourceError::Config(format!("{}: {e}", source.name)))?;
+        let (http, seen) = tls::http_client(&source.name, source.pin_sha256.as_deref(), timeout)?;
         Ok(Client { http, base, key: key.to_string(), source: Arc::new(source.clone()), seen })
     }
 

@@ -73,6 +73,26 @@ pub fn failure(name: &str, pin: Option<&str>, detail: &str, seen: &Seen) -> Sour
     }
 }
 
+/// A blocking HTTPS client for source or CRM `name`: rustls with the pin
+/// or WebPKI, `timeout` per request, no redirects (a redirect could carry
+/// the credentials elsewhere).
+pub fn http_client(
+    name: &str,
+    pin: Option<&str>,
+    timeout: std::time::Duration,
+) -> Result<(reqwest::blocking::Client, Seen), SourceError> {
+    let (config, seen) = client_config(name, pin, &[b"http/1.1"])?;
+    let http = reqwest::blocking::Client::builder()
+        .tls_backend_preconfigured(config)
+        .connect_timeout(timeout.min(std::time::Duration::from_secs(15)))
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("Dealthread/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| SourceError::Config(format!("{name}: {e}")))?;
+    Ok((http, seen))
+}
+
 /// The recorded fingerprint, if the handshake got that far.
 pub fn seen_fingerprint(seen: &Seen) -> Option<String> {
     seen.lock().ok().and_then(|s| s.clone())

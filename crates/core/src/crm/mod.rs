@@ -1,0 +1,86 @@
+//! Pushing activities to the CRM: the durable outbox and the adapters that
+//! deliver from it.
+//!
+//! The outbox lives in SQLite. Each CRM-worthy message gets one row per CRM
+//! and operation, keyed by dedupe key + CRM + operation; delivery is at
+//! least once (a row is re-sent after a crash or a lost answer) and made
+//! effectively once by that key, which every request carries.
+
+pub mod outbox;
+pub mod webhook;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::{CoreError, Result};
+
+/// The keyring account of a CRM connection's secret.
+pub fn secret_account(name: &str) -> String {
+    format!("crm:{name}")
+}
+
+/// Saves a CRM connection (config JSON without secrets), replacing one of
+/// that name and clearing any pause.
+pub fn save(conn: &Connection, name: &str, kind: &str, config: &str, now: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO crm_accounts (name, kind, config, created_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, config = excluded.config,
+             paused_reason = NULL",
+        params![name, kind, config, now],
+    )?;
+    Ok(())
+}
+
+/// A CRM connection as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub name: String,
+    pub kind: String,
+    pub config: String,
+    /// Why pushing is paused (the CRM refused the credentials).
+    pub paused_reason: Option<String>,
+}
+
+pub fn accounts(conn: &Connection) -> Result<Vec<Account>> {
+    let mut stmt =
+        conn.prepare("SELECT name, kind, config, paused_reason FROM crm_accounts ORDER BY name")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Account {
+            name: r.get(0)?,
+            kind: r.get(1)?,
+            config: r.get(2)?,
+            paused_reason: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn account(conn: &Connection, name: &str) -> Result<Option<Account>> {
+    Ok(conn
+        .query_row(
+            "SELECT name, kind, config, paused_reason FROM crm_accounts WHERE name = ?1",
+            [name],
+            |r| {
+                Ok(Account {
+                    name: r.get(0)?,
+                    kind: r.get(1)?,
+                    config: r.get(2)?,
+                    paused_reason: r.get(3)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// Pauses pushing to `name` until its credentials are saved again.
+pub fn pause(conn: &Connection, name: &str, reason: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE crm_accounts SET paused_reason = ?1 WHERE name = ?2",
+        params![reason, name],
+    )?;
+    Ok(())
+}
+
+pub fn parse_config<T: serde::de::DeserializeOwned>(name: &str, json: &str) -> Result<T> {
+    serde_json::from_str(json)
+        .map_err(|e| CoreError::Corrupt(format!("the configuration of CRM {name}: {e}")))
+}

@@ -1,0 +1,375 @@
+//! The outbox: which activities wait for which CRM, and the loop that
+//! delivers them with retries, backoff and a dead-letter state.
+//!
+//! A row is marked in flight (committed) before its request goes out. If
+//! the process dies there, the next run puts it back in the queue and sends
+//! it again with the same idempotency key, so the CRM keeps one activity.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use ts_rs::TS;
+
+use crate::error::Result;
+use crate::sources::Retry;
+
+/// A row gives up after this many attempts...
+pub const MAX_ATTEMPTS: i64 = 10;
+/// ...or this long after it was queued.
+pub const MAX_AGE_SECS: i64 = 24 * 3600;
+
+/// What an adapter made of one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Sent {
+        crm_object_id: Option<String>,
+    },
+    /// Worth trying again: a network failure, a timeout, 408, 409, 429, 5xx.
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
+    /// Trying again cannot help (a 4xx that says the request is wrong).
+    Dead {
+        reason: String,
+    },
+    /// The CRM refused the credentials: stop pushing to it altogether.
+    Paused {
+        reason: String,
+    },
+}
+
+/// One queued activity, ready to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub id: i64,
+    pub operation: String,
+    pub idempotency_key: String,
+    pub attempts: i64,
+    pub payload: serde_json::Value,
+}
+
+/// Delivers one item to one CRM.
+pub trait Adapter {
+    fn deliver(&self, item: &Item) -> Delivery;
+}
+
+/// Queues a `create` for every CRM-worthy message not queued for `crm`
+/// yet: matched to a deal, readable, and neither an auto-reply, a bounce
+/// nor list mail. Returns how many were queued.
+pub fn enqueue_new(conn: &Connection, crm: &str, now_ms: i64) -> Result<usize> {
+    let now = now_ms / 1000;
+    Ok(conn.execute(
+        "INSERT OR IGNORE INTO outbox
+             (crm, message_id, operation, idempotency_key, next_attempt_ms, created_at, updated_at)
+         SELECT ?1, m.id, 'create', m.dedupe_key || '|' || ?1 || '|create', ?2, ?3, ?3
+         FROM messages m
+         WHERE m.deal_id IS NOT NULL AND m.kind = 'normal' AND m.parse_error IS NULL
+           AND NOT EXISTS (SELECT 1 FROM outbox o
+                           WHERE o.crm = ?1 AND o.message_id = m.id AND o.operation = 'create')",
+        params![crm, now_ms, now],
+    )?)
+}
+
+/// Counts by state, as `outbox list`, `status` and the app show them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct Counts {
+    /// Waiting for their first attempt.
+    #[ts(type = "number")]
+    pub pending: i64,
+    #[ts(type = "number")]
+    pub in_flight: i64,
+    /// Failed at least once and waiting to be retried.
+    #[ts(type = "number")]
+    pub failed: i64,
+    #[ts(type = "number")]
+    pub dead: i64,
+    #[ts(type = "number")]
+    pub sent: i64,
+}
+
+pub fn counts(conn: &Connection, crm: Option<&str>) -> Result<Counts> {
+    let mut counts = Counts::default();
+    let mut stmt = conn.prepare(
+        "SELECT state, attempts > 0, count(*) FROM outbox WHERE ?1 IS NULL OR crm = ?1
+         GROUP BY state, attempts > 0",
+    )?;
+    let rows = stmt.query_map([crm], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, r.get::<_, i64>(2)?))
+    })?;
+    for row in rows {
+        let (state, tried, n) = row?;
+        match (state.as_str(), tried) {
+            ("pending", false) => counts.pending += n,
+            ("pending", true) => counts.failed += n,
+            ("in_flight", _) => counts.in_flight += n,
+            ("dead", _) => counts.dead += n,
+            ("sent", _) => counts.sent += n,
+            _ => {}
+        }
+    }
+    Ok(counts)
+}
+
+/// A row as `outbox list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct Row {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub crm: String,
+    pub operation: String,
+    pub state: String,
+    #[ts(type = "number")]
+    pub attempts: i64,
+    pub subject: Option<String>,
+    pub last_error: Option<String>,
+    #[ts(type = "number")]
+    pub next_attempt_ms: i64,
+}
+
+/// Every row that is not sent yet, dead ones first.
+pub fn unsent(conn: &Connection) -> Result<Vec<Row>> {
+    let mut stmt = conn.prepare(
+        "SELECT o.id, o.crm, o.operation, o.state, o.attempts, m.subject, o.last_error,
+                o.next_attempt_ms
+         FROM outbox o JOIN messages m ON m.id = o.message_id
+         WHERE o.state != 'sent'
+         ORDER BY o.state = 'dead' DESC, o.next_attempt_ms, o.id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Row {
+            id: r.get(0)?,
+            crm: r.get(1)?,
+            operation: r.get(2)?,
+            state: r.get(3)?,
+            attempts: r.get(4)?,
+            subject: r.get(5)?,
+            last_error: r.get(6)?,
+            next_attempt_ms: r.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Makes failed rows due now (`id`, or all of them). Returns how many.
+pub fn retry_now(conn: &Connection, id: Option<i64>, now_ms: i64) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE outbox SET next_attempt_ms = ?1 WHERE state = 'pending' AND (?2 IS NULL OR id = ?2)",
+        params![now_ms, id],
+    )?)
+}
+
+/// Puts dead-letter rows back in the queue with a fresh count of attempts
+/// (`id`, or all of them), once their cause is fixed. Returns how many.
+pub fn replay(conn: &Connection, id: Option<i64>, now_ms: i64) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_ms = ?1,
+             created_at = ?2, updated_at = ?2
+         WHERE state = 'dead' AND (?3 IS NULL OR id = ?3)",
+        params![now_ms, now_ms / 1000, id],
+    )?)
+}
+
+/// What one push did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushReport {
+    pub sent: usize,
+    pub retried: usize,
+    pub dead: usize,
+    /// Set when the CRM refused the credentials and pushing stopped.
+    pub paused: Option<String>,
+}
+
+/// How the push loop behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub retry: Retry,
+    /// Keep going until nothing is pending (sleeping until the next retry
+    /// is due), rather than stopping when nothing is due now.
+    pub until_empty: bool,
+    /// Stop after this long even if work remains (it stays queued).
+    pub budget: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            retry: Retry {
+                attempts: MAX_ATTEMPTS as u32,
+                base: Duration::from_secs(2),
+                max: Duration::from_secs(15 * 60),
+            },
+            until_empty: false,
+            budget: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Delivers what is due for `crm` through `adapter`, one at a time, in
+/// queue order. `payload` builds the body of a row from its message.
+pub fn push(
+    conn: &Connection,
+    crm: &str,
+    adapter: &dyn Adapter,
+    policy: Policy,
+    stop: &dyn Fn() -> bool,
+) -> Result<PushReport> {
+    let started = std::time::Instant::now();
+    let mut report = PushReport::default();
+    // A row left in flight by a process that died: send it again (same key).
+    conn.execute(
+        "UPDATE outbox SET state = 'pending' WHERE crm = ?1 AND state = 'in_flight'",
+        [crm],
+    )?;
+    while !stop() && started.elapsed() < policy.budget {
+        let now = now_ms();
+        let Some(item) = next_due(conn, crm, now)? else {
+            let next: Option<i64> = conn.query_row(
+                "SELECT min(next_attempt_ms) FROM outbox WHERE crm = ?1 AND state = 'pending'",
+                [crm],
+                |r| r.get(0),
+            )?;
+            match next {
+                Some(at) if policy.until_empty => {
+                    let wait = Duration::from_millis((at - now).clamp(1, 60_000) as u64);
+                    crate::sources::sleep_unless(stop, wait);
+                    continue;
+                }
+                _ => break,
+            }
+        };
+        conn.execute(
+            "UPDATE outbox SET state = 'in_flight', updated_at = ?1 WHERE id = ?2",
+            params![now / 1000, item.id],
+        )?;
+        let delivery = adapter.deliver(&item);
+        let now = now_ms();
+        match delivery {
+            Delivery::Sent { crm_object_id } => {
+                conn.execute(
+                    "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?1,
+                         updated_at = ?1, last_error = NULL, crm_object_id = ?2 WHERE id = ?3",
+                    params![now / 1000, crm_object_id, item.id],
+                )?;
+                report.sent += 1;
+            }
+            Delivery::Retry { reason, after } => {
+                let attempts = item.attempts + 1;
+                let created: i64 = conn.query_row(
+                    "SELECT created_at FROM outbox WHERE id = ?1",
+                    [item.id],
+                    |r| r.get(0),
+                )?;
+                if attempts >= MAX_ATTEMPTS || now / 1000 - created >= MAX_AGE_SECS {
+                    let why = format!("gave up after {attempts} attempts; the last: {reason}");
+                    dead(conn, item.id, attempts, &why, now)?;
+                    report.dead += 1;
+                } else {
+                    let backoff = policy.retry.delay(attempts as u32 - 1);
+                    let wait = after.map_or(backoff, |after| after.max(backoff));
+                    conn.execute(
+                        "UPDATE outbox SET state = 'pending', attempts = ?1, last_error = ?2,
+                             next_attempt_ms = ?3, updated_at = ?4 WHERE id = ?5",
+                        params![
+                            attempts,
+                            reason,
+                            now + wait.as_millis() as i64,
+                            now / 1000,
+                            item.id
+                        ],
+                    )?;
+                    report.retried += 1;
+                }
+            }
+            Delivery::Dead { reason } => {
+                dead(conn, item.id, item.attempts + 1, &reason, now)?;
+                report.dead += 1;
+            }
+            Delivery::Paused { reason } => {
+                conn.execute(
+                    "UPDATE outbox SET state = 'pending', last_error = ?1 WHERE id = ?2",
+                    params![reason, item.id],
+                )?;
+                super::pause(conn, crm, &reason)?;
+                report.paused = Some(reason);
+                break;
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn dead(conn: &Connection, id: i64, attempts: i64, reason: &str, now: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE outbox SET state = 'dead', attempts = ?1, last_error = ?2, updated_at = ?3
+         WHERE id = ?4",
+        params![attempts, reason, now / 1000, id],
+    )?;
+    Ok(())
+}
+
+fn next_due(conn: &Connection, crm: &str, now: i64) -> Result<Option<Item>> {
+    let row = conn
+        .query_row(
+            "SELECT o.id, o.operation, o.idempotency_key, o.attempts, o.message_id
+             FROM outbox o
+             WHERE o.crm = ?1 AND o.state = 'pending' AND o.next_attempt_ms <= ?2
+             ORDER BY o.next_attempt_ms, o.id LIMIT 1",
+            params![crm, now],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((id, operation, idempotency_key, attempts, message_id)) = row else {
+        return Ok(None);
+    };
+    let payload = activity(conn, message_id)?;
+    Ok(Some(Item { id, operation, idempotency_key, attempts, payload }))
+}
+
+/// What is shared about a message: its metadata, subject and latest reply
+/// (the default sharing level; never the full body or attachments).
+fn activity(conn: &Connection, message_id: i64) -> Result<serde_json::Value> {
+    Ok(conn.query_row(
+        "SELECT dedupe_key, message_id, subject, from_name, from_address, date, deal_id,
+                latest_reply, document -> '$.to', document -> '$.cc', has_attachments
+         FROM messages WHERE id = ?1",
+        [message_id],
+        |r| {
+            let list = |i: usize| -> rusqlite::Result<serde_json::Value> {
+                Ok(r.get::<_, Option<String>>(i)?
+                    .and_then(|json| serde_json::from_str(&json).ok())
+                    .unwrap_or(serde_json::Value::Array(Vec::new())))
+            };
+            Ok(serde_json::json!({
+                "dedupe_key": r.get::<_, String>(0)?,
+                "message_id": r.get::<_, Option<String>>(1)?,
+                "direction": "inbound",
+                "subject": r.get::<_, Option<String>>(2)?,
+                "from": {"name": r.get::<_, Option<String>>(3)?, "address": r.get::<_, Option<String>>(4)?},
+                "to": list(8)?,
+                "cc": list(9)?,
+                "date": r.get::<_, Option<String>>(5)?,
+                "deal_id": r.get::<_, Option<String>>(6)?,
+                "latest_reply": r.get::<_, Option<String>>(7)?,
+                "has_attachments": r.get::<_, bool>(10)?,
+            }))
+        },
+    )?)
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
