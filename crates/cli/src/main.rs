@@ -116,6 +116,11 @@ enum Command {
         #[arg(long, value_name = "IP:PORT")]
         dns: Option<std::net::SocketAddr>,
     },
+    /// Activities waiting for the CRM: list, push, retry, replay.
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
     /// The team's inbound domains, where deal aliases are received.
     InboundDomain {
         #[command(subcommand)]
@@ -140,6 +145,53 @@ enum CrmCommand {
         #[arg(value_name = "FILE.json")]
         file: PathBuf,
     },
+    /// Add (or replace) a CRM connection.
+    Add {
+        #[command(subcommand)]
+        kind: CrmKind,
+    },
+}
+
+#[derive(Subcommand)]
+enum CrmKind {
+    /// Signed JSON POSTs to a URL (see the README for the signature). The
+    /// signing secret is asked for (or read from standard input) and kept in
+    /// the OS keyring; two secrets separated by a space sign with both, for
+    /// a rotation.
+    Webhook {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        url: String,
+        /// SHA-256 fingerprint of a self-signed receiver's certificate.
+        #[arg(long, value_name = "SHA256")]
+        pin: Option<String>,
+        /// Seconds to wait for the receiver's answer.
+        #[arg(long, default_value_t = 30)]
+        timeout_secs: u64,
+        /// Read the signing secret from this environment variable at each
+        /// run instead of the keyring; only the name is kept.
+        #[arg(long, value_name = "VAR")]
+        secret_env: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// Counts by state, and every activity not sent yet with its reason.
+    List,
+    /// Deliver what is due now (`sync --once` does this too).
+    Push {
+        /// Keep going, waiting out backoffs, until nothing is pending (or
+        /// this many seconds have passed).
+        #[arg(long, value_name = "SECS")]
+        wait: Option<u64>,
+    },
+    /// Make failed activities due now (one, or all).
+    Retry { id: Option<i64> },
+    /// Put dead-letter activities back in the queue (one, or all) once
+    /// their cause is fixed.
+    Replay { id: Option<i64> },
 }
 
 #[derive(Subcommand)]
@@ -323,6 +375,16 @@ fn main() -> ExitCode {
         Command::Crm { command: CrmCommand::ImportEntities { file } } => {
             commands::crm::import_entities(&db, &file)
         }
+        Command::Crm {
+            command:
+                CrmCommand::Add { kind: CrmKind::Webhook { name, url, pin, timeout_secs, secret_env } },
+        } => commands::crm::add_webhook(&db, &name, &url, pin, timeout_secs, secret_env),
+        Command::Outbox { command } => match command {
+            OutboxCommand::List => commands::outbox::list(&db),
+            OutboxCommand::Push { wait } => commands::outbox::push(&db, wait),
+            OutboxCommand::Retry { id } => commands::outbox::retry(&db, id),
+            OutboxCommand::Replay { id } => commands::outbox::replay(&db, id),
+        },
     };
     match outcome {
         Ok(commands::Done::Ok) => ExitCode::SUCCESS,

@@ -4,6 +4,9 @@ use anyhow::Context;
 use dealthread_core::entities::EntitiesFile;
 use dealthread_core::ingest::unix_now;
 
+use dealthread_core::crm::{self, webhook};
+use dealthread_core::secrets;
+
 use super::{Done, open_store};
 
 pub fn import_entities(db: &Path, file: &Path) -> anyhow::Result<Done> {
@@ -15,6 +18,38 @@ pub fn import_entities(db: &Path, file: &Path) -> anyhow::Result<Done> {
         "imported {deals} deals; read {} contacts and {} companies",
         entities.contacts.len(),
         entities.companies.len()
+    );
+    Ok(Done::Ok)
+}
+
+pub fn add_webhook(
+    db: &Path,
+    name: &str,
+    url: &str,
+    pin: Option<String>,
+    timeout_secs: u64,
+    secret_env: Option<String>,
+) -> anyhow::Result<Done> {
+    if name.is_empty() || name.contains(char::is_whitespace) {
+        anyhow::bail!("--name {name:?}: a CRM connection's name is one word");
+    }
+    let mut config = webhook::WebhookConfig::new(name, url);
+    config.pin_sha256 = pin;
+    config.timeout_secs = timeout_secs.max(1);
+    config.secret_env = secret_env;
+    config.checked_url().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store = open_store(db)?;
+    if config.secret_env.is_none() {
+        let secret = super::source::read_secret("signing secret", url)?;
+        secrets::set(&crm::secret_account(name), secret.as_bytes())
+            .context("storing the signing secret in the OS keyring")?;
+    }
+    let json = serde_json::to_string(&config)?;
+    crm::save(store.conn(), name, webhook::KIND, &json, unix_now())?;
+    let queued = crm::outbox::enqueue_new(store.conn(), name, crm::outbox::now_ms())?;
+    println!(
+        "added webhook {name} ({url}); {queued} activities queued; `dealthread sync --once` or \
+         `dealthread outbox push` sends them"
     );
     Ok(Done::Ok)
 }

@@ -139,7 +139,7 @@ pub fn remove(db: &Path, name: &str) -> anyhow::Result<Done> {
 }
 
 /// The secret: asked on the terminal, else one line of stdin.
-fn read_secret(what: &str, of: &str) -> anyhow::Result<String> {
+pub fn read_secret(what: &str, of: &str) -> anyhow::Result<String> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         eprint!("{what} for {of} (not shown): ");

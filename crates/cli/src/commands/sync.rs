@@ -17,7 +17,8 @@ use super::{Done, open_store};
 pub fn run(db: &Path, once: bool, check: bool, progress_lines: bool) -> anyhow::Result<Done> {
     let mut store = open_store(db)?;
     let configured = Configured::all(&store)?;
-    if configured.is_empty() {
+    let has_crm = !dealthread_core::crm::accounts(store.conn())?.is_empty();
+    if configured.is_empty() && !has_crm {
         anyhow::bail!(
             "no sources configured; add one with `dealthread source add imap ...` or \
              `dealthread source add provider ...`"
@@ -48,6 +49,10 @@ pub fn run(db: &Path, once: bool, check: bool, progress_lines: bool) -> anyhow::
                 )?;
             }
         }
+    }
+    // Then the outbox: what arrived is pushed in the same pass.
+    if has_crm && !super::outbox::push_all(&store, None)? {
+        failed = true;
     }
     Ok(if failed { Done::SomeFailed } else { Done::Ok })
 }
