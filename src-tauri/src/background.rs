@@ -123,6 +123,53 @@ impl Background {
     }
 }
 
+/// Pushes the outbox to every CRM connection, every `every`, for as long as
+/// the app runs. Closing or killing the app mid-request loses nothing: the
+/// activity is sent again, with the same idempotency key, at the next start.
+pub fn start_pusher(db: PathBuf, every: std::time::Duration) {
+    let spawned = std::thread::Builder::new().name("crm-push".into()).spawn(move || {
+        let store = match Store::open(&db) {
+            Ok(store) => store,
+            Err(error) => {
+                tracing::error!(%error, "the CRM push could not open the store");
+                return;
+            }
+        };
+        loop {
+            if let Err(error) = push_once(&store) {
+                tracing::warn!(%error, "CRM push failed");
+            }
+            std::thread::sleep(every);
+        }
+    });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "could not start the CRM push");
+    }
+}
+
+fn push_once(store: &Store) -> Result<(), SourceError> {
+    use dealthread_core::crm::{self, outbox};
+    for account in crm::accounts(store.conn())? {
+        if account.paused_reason.is_some() {
+            continue;
+        }
+        let adapter = crm::adapter_for(&account)?;
+        outbox::enqueue_new(store.conn(), &account.name, outbox::now_ms())?;
+        let report = outbox::push(
+            store.conn(),
+            &account.name,
+            adapter.as_ref(),
+            outbox::Policy::default(),
+            &|| false,
+        )?;
+        if report.sent + report.retried + report.dead > 0 {
+            tracing::info!(crm = %account.name, sent = report.sent, retried = report.retried,
+                dead = report.dead, "pushed to the CRM");
+        }
+    }
+    Ok(())
+}
+
 /// Tells the window, and remembers, what a task is doing.
 struct Reporter {
     app: AppHandle,

@@ -129,3 +129,50 @@ async fn blocking<T: Send + 'static>(
         }),
     }
 }
+
+/// The outbox at a glance: counts by state, and every activity not sent yet
+/// with its reason.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct OutboxView {
+    pub counts: dealthread_core::crm::outbox::Counts,
+    pub unsent: Vec<dealthread_core::crm::outbox::Row>,
+    /// CRM connections that are paused, with why.
+    pub paused: Vec<(String, String)>,
+}
+
+#[tauri::command]
+pub async fn outbox_view(state: State<'_, AppState>) -> Result<OutboxView, CommandError> {
+    use dealthread_core::crm::{self, outbox};
+    state.with_store(|store| {
+        let paused = crm::accounts(store.conn())?
+            .into_iter()
+            .filter_map(|a| a.paused_reason.map(|r| (a.name, r)))
+            .collect();
+        Ok(OutboxView {
+            counts: outbox::counts(store.conn(), None)?,
+            unsent: outbox::unsent(store.conn())?,
+            paused,
+        })
+    })
+}
+
+/// Makes a failed activity (or all, without `id`) due now.
+#[tauri::command]
+pub async fn outbox_retry(
+    state: State<'_, AppState>,
+    id: Option<i64>,
+) -> Result<usize, CommandError> {
+    use dealthread_core::crm::outbox;
+    state.with_store(|store| outbox::retry_now(store.conn(), id, outbox::now_ms()))
+}
+
+/// Puts a dead-letter activity (or all, without `id`) back in the queue.
+#[tauri::command]
+pub async fn outbox_replay(
+    state: State<'_, AppState>,
+    id: Option<i64>,
+) -> Result<usize, CommandError> {
+    use dealthread_core::crm::outbox;
+    state.with_store(|store| outbox::replay(store.conn(), id, outbox::now_ms()))
+}

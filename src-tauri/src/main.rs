@@ -25,6 +25,7 @@ fn main() {
             use tauri::Manager;
             let db = dealthread_core::paths::default_db();
             let state = state::AppState::open(&db);
+            background::start_pusher(db.clone(), std::time::Duration::from_secs(5));
             let background = background::Background::new(app.handle().clone(), db);
             for source in state.sources() {
                 background.start(source);
@@ -44,6 +45,9 @@ fn main() {
             commands::add_provider_source,
             commands::add_imap_source,
             commands::remove_source,
+            commands::outbox_view,
+            commands::outbox_retry,
+            commands::outbox_replay,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"));
     if let Err(error) = app {

@@ -39,6 +39,8 @@ pub struct Faults {
     pub storm: u32,
     /// Keys answered 422 (the request is invalid): dead-lettered.
     pub reject: HashSet<String>,
+    /// The next N requests are answered 422 whatever their key.
+    pub reject_next: u32,
     /// Every request waits this long first (to catch a pusher mid-request).
     pub delay: Duration,
 }
@@ -210,6 +212,9 @@ async fn receive(State(inner): State<Shared>, headers: HeaderMap, body: Bytes) -
         let faults = &mut inner.faults;
         let roll = roll(&key, attempt);
         let fault = if faults.reject.contains(&key) {
+            Fault::Reject
+        } else if faults.reject_next > 0 {
+            faults.reject_next -= 1;
             Fault::Reject
         } else if faults.storm > 0 {
             faults.storm -= 1;

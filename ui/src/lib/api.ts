@@ -8,6 +8,7 @@ import type { DealSummary } from './bindings/DealSummary';
 import type { DealTimeline } from './bindings/DealTimeline';
 import type { NewImap } from './bindings/NewImap';
 import type { NewProvider } from './bindings/NewProvider';
+import type { OutboxView } from './bindings/OutboxView';
 import type { SourceState } from './bindings/SourceState';
 import type { SourceView } from './bindings/SourceView';
 
@@ -18,6 +19,7 @@ export type {
   DealTimeline,
   NewImap,
   NewProvider,
+  OutboxView,
   SourceState,
   SourceView,
 };
@@ -49,6 +51,9 @@ export const api = {
   addProviderSource: (input: NewProvider) => call<void>('add_provider_source', { input }),
   addImapSource: (input: NewImap) => call<void>('add_imap_source', { input }),
   removeSource: (name: string) => call<void>('remove_source', { name }),
+  outboxView: () => call<OutboxView>('outbox_view'),
+  outboxRetry: (id: number | null) => call<number>('outbox_retry', { id }),
+  outboxReplay: (id: number | null) => call<number>('outbox_replay', { id }),
   /** Calls `handler` with each background sync update until the returned function is called. */
   onSourceState: (handler: (state: SourceState) => void): Promise<UnlistenFn> =>
     listen<SourceState>('source-state', (event) => handler(event.payload)),

@@ -4,11 +4,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Context;
+use dealthread_core::Store;
 use dealthread_core::crm::outbox::{self, Policy};
-use dealthread_core::crm::webhook::{self, Webhook, WebhookConfig};
 use dealthread_core::crm::{self, Account};
-use dealthread_core::{Store, sources};
 
 use super::{Done, open_store};
 
@@ -106,24 +104,12 @@ fn push_one(
     account: &Account,
     wait: Option<Duration>,
 ) -> anyhow::Result<outbox::PushReport> {
-    if account.kind != webhook::KIND {
-        anyhow::bail!("CRM kind {:?} is not supported by this version", account.kind);
-    }
-    let config: WebhookConfig = crm::parse_config(&account.name, &account.config)?;
-    let secret = match &config.secret_env {
-        Some(var) => std::env::var(var)
-            .with_context(|| format!("the environment variable {var} is not set"))?,
-        None => dealthread_core::secrets::get(&crm::secret_account(&account.name))?
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .context("no signing secret in the keyring; add the connection again")?,
-    };
-    let adapter =
-        Webhook::new(&config, &secret).map_err(|e: sources::SourceError| anyhow::anyhow!("{e}"))?;
+    let adapter = crm::adapter_for(account).map_err(|e| anyhow::anyhow!("{e}"))?;
     outbox::enqueue_new(store.conn(), &account.name, outbox::now_ms())?;
     let mut policy = Policy::default();
     if let Some(wait) = wait {
         policy.until_empty = true;
         policy.budget = wait;
     }
-    Ok(outbox::push(store.conn(), &account.name, &adapter, policy, &|| false)?)
+    Ok(outbox::push(store.conn(), &account.name, adapter.as_ref(), policy, &|| false)?)
 }

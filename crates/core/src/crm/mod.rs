@@ -84,3 +84,35 @@ pub fn parse_config<T: serde::de::DeserializeOwned>(name: &str, json: &str) -> R
     serde_json::from_str(json)
         .map_err(|e| CoreError::Corrupt(format!("the configuration of CRM {name}: {e}")))
 }
+
+/// The adapter that delivers to `account`, with its secret from the
+/// keyring (or the environment variable its config names).
+pub fn adapter_for(
+    account: &Account,
+) -> std::result::Result<Box<dyn outbox::Adapter>, crate::sources::SourceError> {
+    use crate::sources::SourceError;
+    if account.kind != webhook::KIND {
+        return Err(SourceError::Config(format!(
+            "{}: CRM kind {:?} is not supported by this version",
+            account.name, account.kind
+        )));
+    }
+    let config: webhook::WebhookConfig = parse_config(&account.name, &account.config)?;
+    let secret = match &config.secret_env {
+        Some(var) => std::env::var(var).map_err(|_| {
+            SourceError::Config(format!(
+                "{}: the environment variable {var} is not set",
+                account.name
+            ))
+        })?,
+        None => crate::secrets::get(&secret_account(&account.name))?
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(|| {
+                SourceError::Config(format!(
+                    "{}: no signing secret in the keyring; add the connection again",
+                    account.name
+                ))
+            })?,
+    };
+    Ok(Box::new(webhook::Webhook::new(&config, &secret)?))
+}

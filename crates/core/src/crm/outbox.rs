@@ -74,7 +74,7 @@ pub fn enqueue_new(conn: &Connection, crm: &str, now_ms: i64) -> Result<usize> {
 
 /// Counts by state, as `outbox list`, `status` and the app show them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, TS)]
-#[ts(export)]
+#[ts(export, rename = "OutboxCounts")]
 pub struct Counts {
     /// Waiting for their first attempt.
     #[ts(type = "number")]
@@ -115,7 +115,7 @@ pub fn counts(conn: &Connection, crm: Option<&str>) -> Result<Counts> {
 
 /// A row as `outbox list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-#[ts(export)]
+#[ts(export, rename = "OutboxRow")]
 pub struct Row {
     #[ts(type = "number")]
     pub id: i64,

@@ -3,7 +3,7 @@
 /**
  * Counts by state, as `outbox list`, `status` and the app show them.
  */
-export type Counts = { 
+export type OutboxCounts = { 
 /**
  * Waiting for their first attempt.
  */
