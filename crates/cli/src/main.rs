@@ -116,6 +116,12 @@ enum Command {
         #[arg(long, value_name = "IP:PORT")]
         dns: Option<std::net::SocketAddr>,
     },
+    /// Counts: messages, threads, unmatched, the outbox by state; per source:
+    /// last sync, completeness, last error.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
     /// Activities waiting for the CRM: list, push, retry, replay.
     Outbox {
         #[command(subcommand)]
@@ -379,6 +385,7 @@ fn main() -> ExitCode {
             command:
                 CrmCommand::Add { kind: CrmKind::Webhook { name, url, pin, timeout_secs, secret_env } },
         } => commands::crm::add_webhook(&db, &name, &url, pin, timeout_secs, secret_env),
+        Command::Status { json } => commands::status::run(&db, json),
         Command::Outbox { command } => match command {
             OutboxCommand::List => commands::outbox::list(&db),
             OutboxCommand::Push { wait } => commands::outbox::push(&db, wait),

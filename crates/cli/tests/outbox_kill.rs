@@ -83,4 +83,9 @@ fn a_push_killed_twenty_times_still_delivers_each_activity_once() {
         )),
         "{listed}"
     );
+    let status = dealthread(&db).args(["status", "--json"]).output().expect("status");
+    let status: serde_json::Value =
+        serde_json::from_slice(&status.stdout).expect("status --json is JSON");
+    assert_eq!(status["outbox"]["sent"], worthy);
+    assert_eq!(status["outbox"]["dead"], 0);
 }

@@ -115,6 +115,14 @@ fn a_source_with_its_key_in_the_keyring_is_added_checked_synced_and_removed() {
     assert!(sync.status.success(), "{stdout}{}", String::from_utf8_lossy(&sync.stderr));
     assert!(stdout.contains(&format!("{name}: 12 fetched in 1 pages, 12 new")), "{stdout}");
 
+    let status = dealthread(&db).arg("status").output().expect("status");
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(status.contains("messages: 12 in"), "{status}");
+    assert!(
+        status.contains(&format!("source {name} (provider, {}): last sync", server.url)),
+        "{status}"
+    );
+
     let list = dealthread(&db).args(["source", "list"]).output().expect("list");
     let listed = String::from_utf8_lossy(&list.stdout);
     assert!(listed.contains(&name) && listed.contains("provider\tlast sync"), "{listed}");

@@ -9,6 +9,7 @@ pub mod parse;
 pub mod purge;
 pub mod search;
 pub mod source;
+pub mod status;
 pub mod sync;
 pub mod timeline;
 

@@ -8,6 +8,7 @@ pub mod attachments;
 pub mod deals;
 pub mod messages;
 pub mod migrate;
+pub mod overview;
 pub mod search;
 pub mod settings;
 pub mod threads;
