@@ -180,6 +180,25 @@ enum CrmKind {
         #[arg(long, value_name = "VAR")]
         secret_env: Option<String>,
     },
+    /// HubSpot email engagements associated with their deals. The
+    /// private-app token is asked for (or read from standard input) and kept
+    /// in the OS keyring. The account needs the custom email property
+    /// `dealthread_key` (single-line text); see the README.
+    Hubspot {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "https://api.hubapi.com/")]
+        base_url: String,
+        #[arg(long, value_name = "SHA256")]
+        pin: Option<String>,
+        /// Requests per window, kept below HubSpot's limit.
+        #[arg(long, default_value_t = 100)]
+        requests: u32,
+        #[arg(long, default_value_t = 10)]
+        window_secs: u64,
+        #[arg(long, value_name = "VAR")]
+        secret_env: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -385,6 +404,21 @@ fn main() -> ExitCode {
             command:
                 CrmCommand::Add { kind: CrmKind::Webhook { name, url, pin, timeout_secs, secret_env } },
         } => commands::crm::add_webhook(&db, &name, &url, pin, timeout_secs, secret_env),
+        Command::Crm {
+            command:
+                CrmCommand::Add {
+                    kind:
+                        CrmKind::Hubspot { name, base_url, pin, requests, window_secs, secret_env },
+                },
+        } => {
+            let mut config = dealthread_core::crm::hubspot::HubspotConfig::new(&name);
+            config.base_url = base_url;
+            config.pin_sha256 = pin;
+            config.requests = requests;
+            config.window_secs = window_secs;
+            config.secret_env = secret_env;
+            commands::crm::add_hubspot(&db, config)
+        }
         Command::Status { json } => commands::status::run(&db, json),
         Command::Outbox { command } => match command {
             OutboxCommand::List => commands::outbox::list(&db),

@@ -53,3 +53,24 @@ pub fn add_webhook(
     );
     Ok(Done::Ok)
 }
+
+pub fn add_hubspot(db: &Path, config: crm::hubspot::HubspotConfig) -> anyhow::Result<Done> {
+    if config.name.is_empty() || config.name.contains(char::is_whitespace) {
+        anyhow::bail!("--name {:?}: a CRM connection's name is one word", config.name);
+    }
+    config.checked_url().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store = open_store(db)?;
+    if config.secret_env.is_none() {
+        let token = super::source::read_secret("HubSpot private-app token", &config.base_url)?;
+        secrets::set(&crm::secret_account(&config.name), token.as_bytes())
+            .context("storing the token in the OS keyring")?;
+    }
+    let json = serde_json::to_string(&config)?;
+    crm::save(store.conn(), &config.name, crm::hubspot::KIND, &json, unix_now())?;
+    let queued = crm::outbox::enqueue_new(store.conn(), &config.name, crm::outbox::now_ms())?;
+    println!(
+        "added HubSpot connection {} ({}); {queued} activities queued",
+        config.name, config.base_url
+    );
+    Ok(Done::Ok)
+}

@@ -6,6 +6,7 @@
 //! least once (a row is re-sent after a crash or a lost answer) and made
 //! effectively once by that key, which every request carries.
 
+pub mod hubspot;
 pub mod outbox;
 pub mod webhook;
 
@@ -91,14 +92,21 @@ pub fn adapter_for(
     account: &Account,
 ) -> std::result::Result<Box<dyn outbox::Adapter>, crate::sources::SourceError> {
     use crate::sources::SourceError;
-    if account.kind != webhook::KIND {
-        return Err(SourceError::Config(format!(
-            "{}: CRM kind {:?} is not supported by this version",
-            account.name, account.kind
-        )));
-    }
-    let config: webhook::WebhookConfig = parse_config(&account.name, &account.config)?;
-    let secret = match &config.secret_env {
+    let secret_env = match account.kind.as_str() {
+        webhook::KIND => {
+            parse_config::<webhook::WebhookConfig>(&account.name, &account.config)?.secret_env
+        }
+        hubspot::KIND => {
+            parse_config::<hubspot::HubspotConfig>(&account.name, &account.config)?.secret_env
+        }
+        other => {
+            return Err(SourceError::Config(format!(
+                "{}: CRM kind {other:?} is not supported by this version",
+                account.name
+            )));
+        }
+    };
+    let secret = match &secret_env {
         Some(var) => std::env::var(var).map_err(|_| {
             SourceError::Config(format!(
                 "{}: the environment variable {var} is not set",
@@ -109,10 +117,15 @@ pub fn adapter_for(
             .and_then(|bytes| String::from_utf8(bytes).ok())
             .ok_or_else(|| {
                 SourceError::Config(format!(
-                    "{}: no signing secret in the keyring; add the connection again",
+                    "{}: no secret in the keyring; add the connection again",
                     account.name
                 ))
             })?,
     };
+    if account.kind == hubspot::KIND {
+        let config: hubspot::HubspotConfig = parse_config(&account.name, &account.config)?;
+        return Ok(Box::new(hubspot::Hubspot::new(&config, &secret)?));
+    }
+    let config: webhook::WebhookConfig = parse_config(&account.name, &account.config)?;
     Ok(Box::new(webhook::Webhook::new(&config, &secret)?))
 }

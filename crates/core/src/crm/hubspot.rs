@@ -1,0 +1,315 @@
+//! The `hubspot` adapter: each activity becomes an email engagement
+//! (`POST /crm/v3/objects/emails`, direction `INCOMING_EMAIL`) associated
+//! with its deal.
+//!
+//! HubSpot has no idempotency keys, so the outbox key is stored on the
+//! engagement in the custom email property `dealthread_key`, and every
+//! delivery first searches for it (`POST /crm/v3/objects/emails/search`): a
+//! re-send after a lost answer finds the engagement and records its id
+//! instead of creating a second one. Requests go through a token bucket
+//! (100 per 10 seconds by default, HubSpot's limit for private apps), and a
+//! 429 is still waited out.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use reqwest::Url;
+use serde::{Deserialize, Serialize};
+
+use super::outbox::{Adapter, Delivery, Item};
+use crate::sources::{SourceError, tls};
+
+pub const KIND: &str = "hubspot";
+/// The custom email property that holds the outbox key.
+pub const KEY_PROPERTY: &str = "dealthread_key";
+/// HubSpot's association type for email → deal.
+const EMAIL_TO_DEAL: u32 = 210;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HubspotConfig {
+    pub name: String,
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    #[serde(default)]
+    pub pin_sha256: Option<String>,
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+    /// Requests allowed per `window_secs` (client side, before HubSpot's own
+    /// limit answers 429).
+    #[serde(default = "default_requests")]
+    pub requests: u32,
+    #[serde(default = "default_window_secs")]
+    pub window_secs: u64,
+}
+
+fn default_base_url() -> String {
+    "https://api.hubapi.com/".into()
+}
+fn default_timeout_secs() -> u64 {
+    30
+}
+fn default_requests() -> u32 {
+    100
+}
+fn default_window_secs() -> u64 {
+    10
+}
+
+impl HubspotConfig {
+    pub fn new(name: &str) -> HubspotConfig {
+        HubspotConfig {
+            name: name.into(),
+            base_url: default_base_url(),
+            pin_sha256: None,
+            secret_env: None,
+            timeout_secs: default_timeout_secs(),
+            requests: default_requests(),
+            window_secs: default_window_secs(),
+        }
+    }
+
+    /// The API's base URL, checked: HTTPS, or plain HTTP to this machine.
+    pub fn checked_url(&self) -> Result<Url, SourceError> {
+        let mut url = Url::parse(&self.base_url).map_err(|e| {
+            SourceError::Config(format!("{}: {:?} is not a URL: {e}", self.name, self.base_url))
+        })?;
+        let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_string();
+        if url.scheme() != "https" && !(url.scheme() == "http" && tls::is_loopback(&host)) {
+            return Err(SourceError::Config(format!(
+                "{}: {} must be an https:// URL",
+                self.name, self.base_url
+            )));
+        }
+        if !url.path().ends_with('/') {
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
+        }
+        Ok(url)
+    }
+}
+
+/// A token bucket that keeps any sliding `window` at or under `limit`
+/// requests: a burst of a tenth of the limit, then a steady rate for the
+/// rest (burst + rate x window = limit).
+struct Bucket {
+    capacity: f64,
+    per_second: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new(limit: u32, window: Duration) -> Bucket {
+        let limit = f64::from(limit.max(2));
+        let capacity = (limit / 10.0).floor().max(1.0);
+        Bucket {
+            capacity,
+            per_second: (limit - capacity) / window.as_secs_f64().max(0.001),
+            tokens: capacity,
+            at: Instant::now(),
+        }
+    }
+
+    /// How long to wait before the next request may go; takes its token.
+    fn take(&mut self) -> Duration {
+        self.take_at(Instant::now())
+    }
+
+    fn take_at(&mut self, now: Instant) -> Duration {
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.per_second)
+            .min(self.capacity);
+        self.at = now;
+        self.tokens -= 1.0;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.per_second)
+        }
+    }
+}
+
+pub struct Hubspot {
+    config: HubspotConfig,
+    base: Url,
+    token: String,
+    http: reqwest::blocking::Client,
+    bucket: Mutex<Bucket>,
+}
+
+/// One HubSpot answer, read.
+struct Answer {
+    status: u16,
+    retry_after: Option<Duration>,
+    body: serde_json::Value,
+    text: String,
+}
+
+impl Hubspot {
+    pub fn new(config: &HubspotConfig, token: &str) -> Result<Hubspot, SourceError> {
+        let base = config.checked_url()?;
+        if token.trim().is_empty() {
+            return Err(SourceError::Config(format!(
+                "{}: the private-app token is empty",
+                config.name
+            )));
+        }
+        let timeout = Duration::from_secs(config.timeout_secs.max(1));
+        let (http, _) = tls::http_client(&config.name, config.pin_sha256.as_deref(), timeout)?;
+        let bucket = Bucket::new(config.requests, Duration::from_secs(config.window_secs.max(1)));
+        Ok(Hubspot {
+            config: config.clone(),
+            base,
+            token: token.trim().to_string(),
+            http,
+            bucket: Mutex::new(bucket),
+        })
+    }
+
+    fn post(&self, path: &str, body: &serde_json::Value) -> Result<Answer, Delivery> {
+        let wait = self.bucket.lock().map(|mut b| b.take()).unwrap_or_default();
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+        let url =
+            self.base.join(path).map_err(|e| Delivery::Dead { reason: format!("{path}: {e}") })?;
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string())
+            .send()
+            .map_err(|error| Delivery::Retry {
+                reason: if error.is_timeout() {
+                    format!("no answer from HubSpot within {} s", self.config.timeout_secs)
+                } else {
+                    format!("HubSpot could not be reached: {error}")
+                },
+                after: None,
+            })?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|s| Duration::from_secs(s.min(900)));
+        let text = response.text().map_err(|e| Delivery::Retry {
+            reason: format!("HubSpot's answer was cut off: {e}"),
+            after: None,
+        })?;
+        let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        Ok(Answer { status, retry_after, body, text })
+    }
+
+    /// The outcome of an unsuccessful answer.
+    fn refusal(&self, answer: &Answer, doing: &str) -> Delivery {
+        let message = answer
+            .body
+            .get("message")
+            .and_then(|m| m.as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| answer.text.chars().take(200).collect());
+        let reason = format!("HubSpot answered HTTP {} to {doing}: {message}", answer.status);
+        match answer.status {
+            401 | 403 => Delivery::Paused {
+                reason: format!("{}: HubSpot refused the token ({reason})", self.config.name),
+            },
+            // HubSpot's 429s carry no Retry-After; its limit is per 10 s.
+            429 => Delivery::Retry {
+                reason,
+                after: Some(answer.retry_after.unwrap_or(Duration::from_secs(10))),
+            },
+            408 | 409 | 500..=599 => Delivery::Retry { reason, after: answer.retry_after },
+            _ => Delivery::Dead { reason },
+        }
+    }
+
+    /// The engagement already made for this key, if any.
+    fn find(&self, key: &str) -> Result<Option<String>, Delivery> {
+        let search = serde_json::json!({
+            "filterGroups": [{"filters": [{"propertyName": KEY_PROPERTY, "operator": "EQ", "value": key}]}],
+            "properties": [KEY_PROPERTY],
+            "limit": 1,
+        });
+        let answer = self.post("crm/v3/objects/emails/search", &search)?;
+        if answer.status != 200 {
+            return Err(self.refusal(&answer, "the search for an earlier copy"));
+        }
+        Ok(answer.body["results"]
+            .as_array()
+            .and_then(|r| r.first())
+            .and_then(|r| r["id"].as_str())
+            .map(str::to_string))
+    }
+}
+
+impl Adapter for Hubspot {
+    fn deliver(&self, item: &Item) -> Delivery {
+        match self.find(&item.idempotency_key) {
+            Ok(Some(id)) => return Delivery::Sent { crm_object_id: Some(id) },
+            Ok(None) => {}
+            Err(outcome) => return outcome,
+        }
+        let data = &item.payload;
+        let Some(deal) = data["deal_id"].as_str() else {
+            return Delivery::Dead { reason: "the activity has no deal to associate".into() };
+        };
+        let timestamp = data["date"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| httpdate::fmt_http_date(std::time::SystemTime::now()));
+        let headers = serde_json::json!({
+            "from": {"email": data["from"]["address"], "firstName": data["from"]["name"]},
+            "to": data["to"],
+            "cc": data["cc"],
+        });
+        let body = serde_json::json!({
+            "properties": {
+                "hs_timestamp": timestamp,
+                "hs_email_direction": "INCOMING_EMAIL",
+                "hs_email_status": "SENT",
+                "hs_email_subject": data["subject"],
+                "hs_email_text": data["latest_reply"],
+                "hs_email_headers": headers.to_string(),
+                KEY_PROPERTY: item.idempotency_key,
+            },
+            "associations": [{
+                "to": {"id": deal},
+                "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": EMAIL_TO_DEAL}],
+            }],
+        });
+        let answer = match self.post("crm/v3/objects/emails", &body) {
+            Ok(answer) => answer,
+            Err(outcome) => return outcome,
+        };
+        if answer.status == 201 || answer.status == 200 {
+            Delivery::Sent { crm_object_id: answer.body["id"].as_str().map(str::to_string) }
+        } else {
+            self.refusal(&answer, "creating the email engagement")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucket_spends_its_burst_then_spaces_requests_out() {
+        let mut bucket = Bucket::new(40, Duration::from_secs(1));
+        let start = bucket.at;
+        let waits: Vec<Duration> = (0..6).map(|_| bucket.take_at(start)).collect();
+        assert!(waits[..4].iter().all(|w| w.is_zero()), "a burst of 4: {waits:?}");
+        // Then one every 1/36 s, so no second holds more than 40.
+        let step = Duration::from_secs_f64(1.0 / 36.0);
+        assert_eq!(waits[4].as_micros(), step.as_micros(), "{waits:?}");
+        assert_eq!(waits[5].as_micros(), (step * 2).as_micros(), "{waits:?}");
+        // A full second later the burst is back, and no more.
+        let later = start + Duration::from_secs(1);
+        let waits: Vec<Duration> = (0..6).map(|_| bucket.take_at(later)).collect();
+        assert!(waits[..4].iter().all(|w| w.is_zero()) && !waits[4].is_zero(), "{waits:?}");
+    }
+}
