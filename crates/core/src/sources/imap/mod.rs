@@ -249,9 +249,24 @@ fn watch_connection(
         let folders = pass(store, &mut session, source, options, Check::AfterInitial, progress)?;
         on_pass(&SyncReport { folders, tls: tls.clone() });
         if can_idle {
-            session
+            let mailbox = session
                 .examine(&watched)
                 .map_err(|e| imap_error(source, &format!("opening {watched}"), e))?;
+            // Mail that arrived after the pass looked, and before IDLE began,
+            // raises no IDLE event: EXAMINE already reported it. A UIDNEXT
+            // other than the one the pass saw means exactly that: pass again.
+            let seen: Option<i64> = store
+                .conn()
+                .query_row(
+                    "SELECT uid_next FROM imap_folders WHERE source = ?1 AND folder = ?2",
+                    params![source.name, watched],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .flatten();
+            if mailbox.uid_next.is_some_and(|next| Some(i64::from(next)) != seen) {
+                continue;
+            }
             // IDLE in slices of a few seconds, so `stop` is noticed; new mail
             // ends a slice at once.
             let slice = idle_renew
