@@ -20,6 +20,8 @@ use axum::routing::post;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+use crate::http_server::HttpServer;
+
 /// How far a signature's timestamp may be from the receiver's clock.
 pub const TOLERANCE_SECS: i64 = 300;
 
@@ -67,8 +69,7 @@ type Shared = Arc<Mutex<Inner>>;
 pub struct Receiver {
     pub url: String,
     inner: Shared,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: HttpServer,
 }
 
 impl Receiver {
@@ -78,32 +79,11 @@ impl Receiver {
             Arc::new(Mutex::new(Inner { secret: secret.into(), ..Inner::default() }));
         let app =
             axum::Router::new().route("/hooks/dealthread", post(receive)).with_state(inner.clone());
-        let (port_tx, port_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("a runtime for the receiver");
-            runtime.block_on(async move {
-                let listener =
-                    tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind on loopback");
-                let _ = port_tx.send(listener.local_addr().expect("bound").port());
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stop_rx.await;
-                    })
-                    .await;
-            });
-            runtime.shutdown_timeout(Duration::from_secs(1));
-        });
-        let port = port_rx.recv().expect("the receiver reports its port");
+        let server = HttpServer::start(app, None);
         Receiver {
-            url: format!("http://127.0.0.1:{port}/hooks/dealthread"),
+            url: format!("http://127.0.0.1:{}/hooks/dealthread", server.port),
             inner,
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -128,17 +108,6 @@ impl Receiver {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::http_server::HttpServer;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -50,8 +51,7 @@ type Shared = Arc<Mutex<Inner>>;
 pub struct HubSpot {
     pub url: String,
     inner: Shared,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: HttpServer,
 }
 
 impl HubSpot {
@@ -73,33 +73,8 @@ impl HubSpot {
             .route("/crm/v3/objects/emails", post(create))
             .route("/crm/v3/objects/emails/search", post(search))
             .with_state(inner.clone());
-        let (port_tx, port_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("a runtime for the HubSpot emulator");
-            runtime.block_on(async move {
-                let listener =
-                    tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind on loopback");
-                let _ = port_tx.send(listener.local_addr().expect("bound").port());
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stop_rx.await;
-                    })
-                    .await;
-            });
-            runtime.shutdown_timeout(Duration::from_secs(1));
-        });
-        let port = port_rx.recv().expect("the emulator reports its port");
-        HubSpot {
-            url: format!("http://127.0.0.1:{port}/"),
-            inner,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
+        let server = HttpServer::start(app, None);
+        HubSpot { url: format!("http://127.0.0.1:{}/", server.port), inner, _server: server }
     }
 
     pub fn faults(&self, change: impl FnOnce(&mut Faults)) {
@@ -125,17 +100,6 @@ impl HubSpot {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl Drop for HubSpot {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

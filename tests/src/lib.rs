@@ -8,6 +8,7 @@ pub mod dns;
 pub mod dovecot;
 pub mod fake_imap;
 pub mod fixtures;
+pub mod http_server;
 pub mod hubspot;
 pub mod provider;
 pub mod webdriver;

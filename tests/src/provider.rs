@@ -24,6 +24,8 @@ use axum::routing::get;
 use base64::Engine;
 use serde::Deserialize;
 
+use crate::http_server::HttpServer;
+
 pub const API_KEY: &str = "pk_test_dealthread_emulator";
 
 /// The failures to show, each used up as it is served.
@@ -83,8 +85,7 @@ pub struct Provider {
     /// SHA-256 of the certificate, when serving HTTPS.
     pub fingerprint: Option<String>,
     inner: Shared,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: HttpServer,
 }
 
 impl Provider {
@@ -99,55 +100,21 @@ impl Provider {
         Provider::launch(messages, Some(dir))
     }
 
-    /// Serves from a thread of its own with its own runtime, so tests
-    /// with or without an async runtime can use it alike.
     fn launch(messages: &[Vec<u8>], tls_dir: Option<&Path>) -> Provider {
         let inner: Shared = Arc::default();
         let tls = tls_dir.map(tls_acceptor);
         let fingerprint = tls.as_ref().map(|(_, fingerprint)| fingerprint.clone());
-        let acceptor = tls.map(|(acceptor, _)| acceptor);
         let app = axum::Router::new()
             .route("/v1/messages", get(page))
             .route("/v1/messages/{id}/raw", get(raw))
             .with_state(inner.clone());
-        let (port_tx, port_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("provider-emulator".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("a tokio runtime for the emulator");
-                runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                        .await
-                        .expect("binding the emulator on loopback");
-                    let port = listener.local_addr().expect("a bound address").port();
-                    let _ = port_tx.send(port);
-                    let stop = async {
-                        let _ = stop_rx.await;
-                    };
-                    let _ = match acceptor {
-                        None => axum::serve(listener, app).with_graceful_shutdown(stop).await,
-                        Some(acceptor) => {
-                            let tls = TlsListener { tcp: listener, acceptor };
-                            axum::serve(tls, app).with_graceful_shutdown(stop).await
-                        }
-                    };
-                });
-                runtime.shutdown_timeout(Duration::from_secs(1));
-            })
-            .expect("starting the emulator thread");
-        let port = port_rx.recv().expect("the emulator reports its port");
+        let server = HttpServer::start(app, tls.map(|(acceptor, _)| acceptor));
         let scheme = if fingerprint.is_some() { "https" } else { "http" };
         let provider = Provider {
-            url: format!("{scheme}://127.0.0.1:{port}/"),
+            url: format!("{scheme}://127.0.0.1:{}/", server.port),
             fingerprint,
             inner,
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            _server: server,
         };
         provider.add(messages);
         provider
@@ -180,17 +147,6 @@ impl Provider {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
@@ -390,33 +346,6 @@ fn cut_off(body: Vec<u8>, content_type: &'static str) -> Response {
         .header(header::CONTENT_LENGTH, full)
         .body(Body::from_stream(stream))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
-}
-
-/// Accepts TLS connections for axum, skipping handshakes that fail (a
-/// client that rejects the certificate).
-struct TlsListener {
-    tcp: tokio::net::TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Ok((tcp, addr)) = self.tcp.accept().await else { continue };
-            if let Ok(Ok(tls)) =
-                tokio::time::timeout(Duration::from_secs(5), self.acceptor.accept(tcp)).await
-            {
-                return (tls, addr);
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
-    }
 }
 
 fn tls_acceptor(dir: &Path) -> (tokio_rustls::TlsAcceptor, String) {
