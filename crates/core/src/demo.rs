@@ -7,7 +7,7 @@ use dealthread_mail::ReadOptions;
 use crate::entities::EntitiesFile;
 use crate::error::Result;
 use crate::ingest::{self, RawMessage};
-use crate::store::{Store, messages};
+use crate::store::{Store, messages, settings};
 
 const ENTITIES: &str = include_str!("../demo/entities.json");
 
@@ -29,7 +29,11 @@ pub fn load_if_empty(store: &mut Store) -> Result<bool> {
         return Ok(false);
     }
     let now = ingest::unix_now();
-    EntitiesFile::parse(ENTITIES, "demo entities")?.store_deals(store.conn(), now)?;
+    // The demo team sells from acme-sales.example and receives deal aliases
+    // on its inbound subdomain.
+    settings::set_list(store.conn(), "team_domains", &["acme-sales.example".to_string()])?;
+    settings::set_inbound_domains(store.conn(), &["inbound.acme-sales.example".to_string()])?;
+    EntitiesFile::parse(ENTITIES, "demo entities")?.store(store.conn_mut(), now)?;
     let batch: Vec<RawMessage> = MESSAGES
         .iter()
         .map(|(name, bytes)| RawMessage {

@@ -4,9 +4,8 @@
 use dealthread_mail::{Document, ReadOptions};
 
 use crate::error::{CoreError, Result};
-use crate::matching;
 use crate::rawstore::{BlobKind, SealedBlob, Sealer};
-use crate::store::{Store, deals, messages};
+use crate::store::{Store, matches, messages};
 
 /// One message as a source delivered it.
 #[derive(Debug, Clone)]
@@ -22,7 +21,6 @@ pub struct RawMessage {
 pub enum Outcome {
     New {
         id: i64,
-        deal_id: Option<String>,
     },
     Duplicate {
         id: i64,
@@ -151,16 +149,13 @@ fn write_batch(
 
     let tx = store.conn_mut().transaction()?;
     let indexed_up_to = messages::last_id(&tx)?;
+    let config = matches::config(&tx)?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for (message, (read, raw_sha256)) in batch.iter().zip(&read.messages) {
         let (document, error): (Option<&Document>, Option<String>) = match read {
             Ok(doc) => (Some(doc), None),
             Err(e) => (None, Some(e.to_string())),
         };
-        let deal_id = document.and_then(matching::deal_from_alias);
-        if let Some(id) = &deal_id {
-            deals::ensure(&tx, id, now)?;
-        }
         let date_unix = document
             .and_then(Document::date_unix)
             .filter(|t| (EARLIEST_PLAUSIBLE_DATE..now + LATEST_PLAUSIBLE_SKEW).contains(t));
@@ -171,7 +166,7 @@ fn write_batch(
                 parse_error: error.as_deref(),
                 raw_sha256,
                 raw_size: message.bytes.len() as u64,
-                deal_id: deal_id.as_deref(),
+                matching: Some(&config),
                 date_unix,
                 arrived_at: now,
                 source: &message.source,
@@ -182,7 +177,7 @@ fn write_batch(
         outcomes.push(match (inserted, error) {
             (messages::Inserted::Duplicate(id), _) => Outcome::Duplicate { id },
             (messages::Inserted::New(id), Some(error)) => Outcome::Unreadable { id, error },
-            (messages::Inserted::New(id), None) => Outcome::New { id, deal_id },
+            (messages::Inserted::New(id), None) => Outcome::New { id },
         });
     }
     messages::index_new(&tx, indexed_up_to)?;

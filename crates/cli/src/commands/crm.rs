@@ -12,13 +12,18 @@ use super::{Done, open_store};
 pub fn import_entities(db: &Path, file: &Path) -> anyhow::Result<Done> {
     let text = std::fs::read_to_string(file).with_context(|| format!("{}", file.display()))?;
     let entities = EntitiesFile::parse(&text, &file.display().to_string())?;
-    let store = open_store(db)?;
-    let deals = entities.store_deals(store.conn(), unix_now())?;
+    let mut store = open_store(db)?;
+    let imported = entities.store(store.conn_mut(), unix_now())?;
     println!(
-        "imported {deals} deals; read {} contacts and {} companies",
-        entities.contacts.len(),
-        entities.companies.len()
+        "imported {} deals, {} contacts and {} companies",
+        imported.deals, imported.contacts, imported.companies
     );
+    if imported.offered > 0 {
+        println!(
+            "{} earlier unmatched messages now match and wait in the review queue: dealthread match list",
+            imported.offered
+        );
+    }
     Ok(Done::Ok)
 }
 

@@ -95,3 +95,13 @@ fn row_to_deal(row: &rusqlite::Row<'_>) -> rusqlite::Result<Deal> {
         close_date: row.get(5)?,
     })
 }
+
+/// Whether a deal in this stage is still open. CRMs name their closing
+/// stages `closedwon` / `Closed Lost` / `won`; anything else (or no stage
+/// yet) counts as open.
+pub fn is_open_stage(stage: Option<&str>) -> bool {
+    let Some(stage) = stage else { return true };
+    let folded: String =
+        stage.chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_lowercase();
+    !(folded.starts_with("closed") || folded == "won" || folded == "lost")
+}

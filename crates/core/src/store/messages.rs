@@ -5,8 +5,9 @@ use dealthread_mail::document::Mailbox;
 use dealthread_mail::thread::thread_keys;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::{attachments, threads};
+use super::{attachments, deals, matches, threads};
 use crate::error::Result;
+use crate::matching::{Config, Decision, MatchStatus, Member, Rule};
 
 /// One message on its way into the store.
 pub struct NewMessage<'a> {
@@ -15,7 +16,9 @@ pub struct NewMessage<'a> {
     pub parse_error: Option<&'a str>,
     pub raw_sha256: &'a str,
     pub raw_size: u64,
-    pub deal_id: Option<&'a str>,
+    /// The matcher's settings; `None` leaves the message unmatched (tests
+    /// of the store alone).
+    pub matching: Option<&'a Config>,
     /// The Date header as Unix seconds, when present and plausible.
     pub date_unix: Option<i64>,
     pub arrived_at: i64,
@@ -60,6 +63,23 @@ pub fn insert(conn: &Connection, m: &NewMessage<'_>) -> Result<Inserted> {
             // Thread and Message-ID reuse are settled before the row is
             // written: updating a row afterwards rewrites all of it.
             let thread_id = threads::assign(conn, &thread_keys_of(doc), m.arrived_at)?;
+            let sort_time = m.date_unix.unwrap_or(m.arrived_at);
+            let (own, decision) = match (doc, m.matching) {
+                (Some(doc), Some(config)) => {
+                    let own = matches::decide(conn, doc, config)?;
+                    // Ids only grow, so the new row ranks after every stored one.
+                    let member = Member { id: i64::MAX, sort_time, own: own.clone(), pin: None };
+                    let decision = matches::settle_thread(conn, thread_id, Some(member))?
+                        .unwrap_or_else(|| own.clone());
+                    (Some(own), decision)
+                }
+                (Some(_), None) => (None, Decision::unmatched("not matched yet".into())),
+                (None, _) => (None, Decision::unmatched("the message could not be read".into())),
+            };
+            if let Some(deal) = &decision.assignment.deal_id {
+                deals::ensure(conn, deal, m.arrived_at)?;
+            }
+            let own_json = own.as_ref().map(matches::own_json).transpose()?;
             let message_id = doc.and_then(|d| d.message_id.as_deref());
             let reused = match message_id {
                 Some(message_id) => flag_reuse(conn, message_id)?,
@@ -69,9 +89,11 @@ pub fn insert(conn: &Connection, m: &NewMessage<'_>) -> Result<Inserted> {
                 "INSERT INTO messages (dedupe_key, message_id, content_hash, raw_sha256, raw_size,
                      subject, from_name, from_address, date, sort_time, arrived_at, kind,
                      latest_reply, text_body, has_attachments, document, parse_error, deal_id,
-                     participants, attachment_names, thread_id, message_id_reused)
+                     participants, attachment_names, thread_id, message_id_reused,
+                     contact_id, company_id, match_status, match_rule, match_reason,
+                     crm_worthy, not_worthy_reason, own_match)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-                         ?19, ?20, ?21, ?22)",
+                         ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
             )?
             .execute(params![
                     key,
@@ -83,7 +105,7 @@ pub fn insert(conn: &Connection, m: &NewMessage<'_>) -> Result<Inserted> {
                     doc.and_then(|d| d.from.as_ref()).and_then(|f| f.name.as_deref()),
                     doc.and_then(|d| d.from.as_ref()).map(|f| f.address.as_str()),
                     doc.and_then(|d| d.date.as_deref()),
-                    m.date_unix.unwrap_or(m.arrived_at),
+                    sort_time,
                     m.arrived_at,
                     doc.map_or("unreadable", |d| d.classification.kind.as_str()),
                     doc.and_then(|d| d.latest_reply.as_deref()),
@@ -91,13 +113,24 @@ pub fn insert(conn: &Connection, m: &NewMessage<'_>) -> Result<Inserted> {
                     doc.is_some_and(|d| !d.attachments.is_empty()),
                     json,
                     m.parse_error,
-                    m.deal_id,
+                    decision.assignment.deal_id,
                     doc.map(participants),
                     doc.map(attachment_names),
                     thread_id,
                     reused,
+                    decision.assignment.contact_id,
+                    decision.assignment.company_id,
+                    decision.status.as_str(),
+                    decision.rule.map(Rule::as_str),
+                    decision.reason,
+                    decision.not_worthy.is_none() && decision.status != MatchStatus::Internal,
+                    decision.not_worthy,
+                    own_json,
                 ])?;
             let id = conn.last_insert_rowid();
+            if !decision.suggestions.is_empty() {
+                matches::write_suggestions(conn, id, &decision.suggestions)?;
+            }
             if let Some(doc) = doc {
                 attachments::insert_for(conn, id, doc, m.attachments_stored)?;
             }

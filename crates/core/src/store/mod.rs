@@ -5,7 +5,10 @@
 //! [`threads`], [`search`], [`timeline`].
 
 pub mod attachments;
+pub mod corrections;
 pub mod deals;
+pub mod entities;
+pub mod matches;
 pub mod messages;
 pub mod migrate;
 pub mod overview;

@@ -42,18 +42,28 @@ pub fn raw_retention_days(conn: &Connection) -> Result<i64> {
 /// The team's inbound domains (`in.example.com`): where deal aliases such as
 /// `deal+42@in.example.com` are received. `doctor` checks their MX records.
 pub fn inbound_domains(conn: &Connection) -> Result<Vec<String>> {
-    let Some(json) = get(conn, "inbound_domains")? else { return Ok(Vec::new()) };
-    serde_json::from_str(&json)
-        .map_err(|e| crate::error::CoreError::Corrupt(format!("the inbound domains setting: {e}")))
+    list(conn, "inbound_domains")
 }
 
 /// Replaces the inbound domains; each must already be normalized
-/// ([`crate::dns::normalize_domain`]). Kept sorted and without repeats.
+/// ([`crate::dns::normalize_domain`]).
 pub fn set_inbound_domains(conn: &Connection, domains: &[String]) -> Result<()> {
-    let mut domains = domains.to_vec();
-    domains.sort();
-    domains.dedup();
-    let json = serde_json::to_string(&domains)
-        .map_err(|e| crate::error::CoreError::InvalidInput(format!("inbound domains: {e}")))?;
-    set(conn, "inbound_domains", &json)
+    set_list(conn, "inbound_domains", domains)
+}
+
+/// A setting holding a list of strings (JSON), empty when unset.
+pub fn list(conn: &Connection, name: &str) -> Result<Vec<String>> {
+    let Some(json) = get(conn, name)? else { return Ok(Vec::new()) };
+    serde_json::from_str(&json)
+        .map_err(|e| crate::error::CoreError::Corrupt(format!("the {name} setting: {e}")))
+}
+
+/// Replaces a list setting, kept sorted and without repeats.
+pub fn set_list(conn: &Connection, name: &str, values: &[String]) -> Result<()> {
+    let mut values = values.to_vec();
+    values.sort();
+    values.dedup();
+    let json = serde_json::to_string(&values)
+        .map_err(|e| crate::error::CoreError::InvalidInput(format!("{name}: {e}")))?;
+    set(conn, name, &json)
 }

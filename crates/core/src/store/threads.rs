@@ -101,3 +101,67 @@ pub fn thread_of_key(conn: &Connection, key: &str) -> Result<Option<i64>> {
         .query_row("SELECT thread_id FROM thread_keys WHERE key = ?1", [key], |r| r.get(0))
         .optional()?)
 }
+
+/// The thread a message is in.
+pub fn of_message(conn: &Connection, message_id: i64) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT thread_id FROM messages WHERE id = ?1")?
+        .query_row([message_id], |r| r.get(0))
+        .optional()?
+        .flatten())
+}
+
+/// A message of a thread: its row id, its own Message-ID, and the ids it
+/// names as parents (References, In-Reply-To).
+pub type Member = (i64, Option<String>, Vec<String>);
+
+/// The readable messages of a thread, oldest first.
+pub fn members(conn: &Connection, thread_id: i64) -> Result<Vec<Member>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, message_id, json_extract(document, '$.in_reply_to'),
+                json_extract(document, '$.references')
+           FROM messages WHERE thread_id = ?1 AND parse_error IS NULL ORDER BY sort_time, id",
+    )?;
+    let rows = stmt.query_map([thread_id], |r| {
+        let in_reply_to: Option<String> = r.get(2)?;
+        let references: Option<String> = r.get(3)?;
+        let mut parents: Vec<String> =
+            references.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default();
+        parents.extend(in_reply_to);
+        Ok((r.get(0)?, r.get(1)?, parents))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Starts an empty thread.
+pub fn create(conn: &Connection, now: i64) -> Result<i64> {
+    conn.prepare_cached("INSERT INTO threads (created_at) VALUES (?1)")?.execute([now])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Puts a message in a thread, with its own Message-ID's key.
+pub fn move_message(conn: &Connection, message_id: i64, thread_id: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE messages SET thread_id = ?2 WHERE id = ?1")?
+        .execute(params![message_id, thread_id])?;
+    Ok(())
+}
+
+/// Points a Message-ID's key at a thread; returns the thread it was in.
+pub fn move_key(conn: &Connection, key: &str, thread_id: i64) -> Result<Option<i64>> {
+    let before: Option<i64> = conn
+        .prepare_cached("SELECT thread_id FROM thread_keys WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()?;
+    conn.prepare_cached(
+        "INSERT INTO thread_keys (key, thread_id) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET thread_id = excluded.thread_id",
+    )?
+    .execute(params![key, thread_id])?;
+    Ok(before)
+}
+
+/// Every key recorded under a thread.
+pub fn keys(conn: &Connection, thread_id: i64) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached("SELECT key FROM thread_keys WHERE thread_id = ?1")?;
+    Ok(stmt.query_map([thread_id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?)
+}
