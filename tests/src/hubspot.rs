@@ -1,20 +1,23 @@
-//! An emulator of the part of HubSpot's CRM v3 API the adapter uses:
-//! bearer-token auth, email engagements (create with deal associations,
-//! validated; search by property), HubSpot's rate limit (429 without
-//! Retry-After past N requests per window), and fault switches decided per
-//! outbox key and attempt: 500s, and a create that commits but whose
-//! answer never arrives.
+//! An emulator of the part of HubSpot's CRM API the adapter uses:
+//! bearer-token auth; email engagements (create with deal, contact and
+//! company associations, validated; search by property; archive); the v4
+//! associations of an engagement (read, add the default type, remove);
+//! deals, contacts and companies to pull (list pages with associations,
+//! search by last-modified date, batch read of deal→contact
+//! associations); HubSpot's rate limit (429 without Retry-After past N
+//! requests per window); and fault switches decided per outbox key and
+//! attempt: 500s, and a create that commits but whose answer never arrives.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::http_server::HttpServer;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{delete, get, post, put};
 use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone, Default)]
@@ -32,11 +35,38 @@ pub struct Email {
     pub id: String,
     pub properties: serde_json::Map<String, serde_json::Value>,
     pub deals: Vec<String>,
+    pub contacts: Vec<String>,
+    pub companies: Vec<String>,
+    pub archived: bool,
+}
+
+impl Email {
+    fn associated(&mut self, kind: &str) -> Option<&mut Vec<String>> {
+        match kind {
+            "deals" => Some(&mut self.deals),
+            "contacts" => Some(&mut self.contacts),
+            "companies" => Some(&mut self.companies),
+            _ => None,
+        }
+    }
+}
+
+/// A deal, contact or company record.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub id: String,
+    pub properties: serde_json::Map<String, serde_json::Value>,
+    /// For a deal: its contacts.
+    pub contacts: Vec<String>,
+    /// Milliseconds, as HubSpot's `hs_lastmodifieddate`.
+    pub modified_ms: i64,
 }
 
 struct Inner {
     token: String,
-    deals: HashSet<String>,
+    /// deals, contacts, companies.
+    records: HashMap<String, Vec<Record>>,
+    clock_ms: i64,
     emails: Vec<Email>,
     faults: Faults,
     attempts: HashMap<String, u32>,
@@ -60,7 +90,8 @@ impl HubSpot {
     pub fn start(token: &str, deals: &[String], limit: (usize, Duration)) -> HubSpot {
         let inner: Shared = Arc::new(Mutex::new(Inner {
             token: token.into(),
-            deals: deals.iter().cloned().collect(),
+            records: HashMap::new(),
+            clock_ms: 1_790_000_000_000,
             emails: Vec::new(),
             faults: Faults::default(),
             attempts: HashMap::new(),
@@ -72,9 +103,49 @@ impl HubSpot {
         let app = axum::Router::new()
             .route("/crm/v3/objects/emails", post(create))
             .route("/crm/v3/objects/emails/search", post(search))
+            .route("/crm/v3/objects/emails/{id}", delete(archive))
+            .route("/crm/v4/objects/emails/{id}/associations/{kind}", get(associations))
+            .route("/crm/v4/objects/emails/{id}/associations/default/{kind}/{to}", put(associate))
+            .route("/crm/v4/objects/emails/{id}/associations/{kind}/{to}", delete(dissociate))
+            .route("/crm/v3/objects/{kind}", get(list_records))
+            .route("/crm/v3/objects/{kind}/search", post(search_records))
+            .route("/crm/v4/associations/deals/contacts/batch/read", post(deal_contacts))
             .with_state(inner.clone());
         let server = HttpServer::start(app, None);
-        HubSpot { url: format!("http://127.0.0.1:{}/", server.port), inner, _server: server }
+        let hubspot =
+            HubSpot { url: format!("http://127.0.0.1:{}/", server.port), inner, _server: server };
+        for deal in deals {
+            hubspot.put_record("deals", deal, serde_json::json!({"dealname": deal}), &[]);
+        }
+        hubspot
+    }
+
+    /// Creates or changes a record (`deals`, `contacts`, `companies`); each
+    /// change gets a later modification time.
+    pub fn put_record(
+        &self,
+        kind: &str,
+        id: &str,
+        properties: serde_json::Value,
+        contacts: &[&str],
+    ) {
+        let mut inner = self.lock();
+        inner.clock_ms += 1_000;
+        let modified_ms = inner.clock_ms;
+        let mut properties = properties.as_object().cloned().unwrap_or_default();
+        let stamp = if kind == "contacts" { "lastmodifieddate" } else { "hs_lastmodifieddate" };
+        properties.insert(stamp.into(), serde_json::Value::String(modified_ms.to_string()));
+        let record = Record {
+            id: id.into(),
+            properties,
+            contacts: contacts.iter().map(|c| c.to_string()).collect(),
+            modified_ms,
+        };
+        let list = inner.records.entry(kind.into()).or_default();
+        match list.iter_mut().find(|r| r.id == id) {
+            Some(existing) => *existing = record,
+            None => list.push(record),
+        }
     }
 
     pub fn faults(&self, change: impl FnOnce(&mut Faults)) {
@@ -155,7 +226,7 @@ async fn search(
     let results: Vec<serde_json::Value> = inner
         .emails
         .iter()
-        .filter(|e| e.properties.get(name).and_then(|v| v.as_str()) == Some(value))
+        .filter(|e| !e.archived && e.properties.get(name).and_then(|v| v.as_str()) == Some(value))
         .map(|e| serde_json::json!({"id": e.id, "properties": e.properties}))
         .collect();
     Json(serde_json::json!({"total": results.len(), "results": results})).into_response()
@@ -177,18 +248,32 @@ async fn create(
         if properties.get("hs_timestamp").is_none_or(|t| t.is_null()) {
             return error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "hs_timestamp is required.");
         }
-        let mut deals = Vec::new();
+        let mut email = Email {
+            id: String::new(),
+            properties: properties.clone(),
+            deals: Vec::new(),
+            contacts: Vec::new(),
+            companies: Vec::new(),
+            archived: false,
+        };
         for association in body["associations"].as_array().cloned().unwrap_or_default() {
             let id = association["to"]["id"].as_str().unwrap_or_default().to_string();
-            let typed = association["types"][0]["associationTypeId"].as_u64() == Some(210);
-            if !typed || !inner.deals.contains(&id) {
+            let kind = match association["types"][0]["associationTypeId"].as_u64() {
+                Some(210) => "deals",
+                Some(198) => "contacts",
+                Some(186) => "companies",
+                _ => "unknown",
+            };
+            if !inner.exists(kind, &id) {
                 return error(
                     StatusCode::BAD_REQUEST,
                     "VALIDATION_ERROR",
-                    &format!("One or more associations are invalid: deal {id}"),
+                    &format!("One or more associations are invalid: {kind} {id}"),
                 );
             }
-            deals.push(id);
+            if let Some(list) = email.associated(kind) {
+                list.push(id);
+            }
         }
         let key =
             properties.get("dealthread_key").and_then(|k| k.as_str()).unwrap_or("").to_string();
@@ -206,7 +291,8 @@ async fn create(
             return error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "Internal error.");
         }
         let id = format!("{}", 80_000_000 + inner.emails.len());
-        inner.emails.push(Email { id: id.clone(), properties: properties.clone(), deals });
+        email.id = id.clone();
+        inner.emails.push(email);
         let lost = attempt <= 4 && roll < faults.server_error_pct + faults.lost_answer_pct;
         let answer = (
             StatusCode::CREATED,
@@ -219,4 +305,224 @@ async fn create(
         tokio::time::sleep(stall).await;
     }
     answer
+}
+
+impl Inner {
+    fn exists(&self, kind: &str, id: &str) -> bool {
+        self.records.get(kind).is_some_and(|list| list.iter().any(|r| r.id == id))
+    }
+
+    fn email(&mut self, id: &str) -> Option<&mut Email> {
+        self.emails.iter_mut().find(|e| e.id == id && !e.archived)
+    }
+}
+
+fn not_found(what: &str) -> Response {
+    error(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", &format!("{what} does not exist."))
+}
+
+/// Locks, then applies auth and the rate limit.
+fn admit<'a>(
+    shared: &'a Shared,
+    headers: &HeaderMap,
+) -> Result<MutexGuard<'a, Inner>, Box<Response>> {
+    let mut inner = shared.lock().unwrap_or_else(|p| p.into_inner());
+    match refusal(&mut inner, headers) {
+        Some(answer) => Err(Box::new(answer)),
+        None => Ok(inner),
+    }
+}
+
+async fn archive(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let mut inner = match admit(&shared, &headers) {
+        Ok(inner) => inner,
+        Err(answer) => return *answer,
+    };
+    match inner.email(&id) {
+        Some(email) => {
+            email.archived = true;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        None => not_found(&format!("email {id}")),
+    }
+}
+
+async fn associations(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path((id, kind)): Path<(String, String)>,
+) -> Response {
+    let mut inner = match admit(&shared, &headers) {
+        Ok(inner) => inner,
+        Err(answer) => return *answer,
+    };
+    let Some(list) = inner.email(&id).and_then(|e| e.associated(&kind)).cloned() else {
+        return not_found(&format!("email {id}"));
+    };
+    let results: Vec<serde_json::Value> = list
+        .iter()
+        .map(|to| {
+            let number: u64 = to.parse().unwrap_or_default();
+            let to_id = if number > 0 { serde_json::json!(number) } else { serde_json::json!(to) };
+            serde_json::json!({"toObjectId": to_id, "associationTypes": [{"category": "HUBSPOT_DEFINED", "label": null}]})
+        })
+        .collect();
+    Json(serde_json::json!({"results": results})).into_response()
+}
+
+async fn associate(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path((id, kind, to)): Path<(String, String, String)>,
+) -> Response {
+    let mut inner = match admit(&shared, &headers) {
+        Ok(inner) => inner,
+        Err(answer) => return *answer,
+    };
+    if !inner.exists(&kind, &to) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            &format!("{kind} {to} does not exist."),
+        );
+    }
+    let Some(list) = inner.email(&id).and_then(|e| e.associated(&kind)) else {
+        return not_found(&format!("email {id}"));
+    };
+    if !list.contains(&to) {
+        list.push(to.clone());
+    }
+    Json(serde_json::json!({"status": "COMPLETE", "results": [{"from": {"id": id}, "to": {"id": to}}]})).into_response()
+}
+
+async fn dissociate(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path((id, kind, to)): Path<(String, String, String)>,
+) -> Response {
+    let mut inner = match admit(&shared, &headers) {
+        Ok(inner) => inner,
+        Err(answer) => return *answer,
+    };
+    let Some(list) = inner.email(&id).and_then(|e| e.associated(&kind)) else {
+        return not_found(&format!("email {id}"));
+    };
+    list.retain(|t| *t != to);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// A record as the list and search endpoints answer it.
+fn record_json(record: &Record, kind: &str, with_contacts: bool) -> serde_json::Value {
+    let mut value = serde_json::json!({
+        "id": record.id,
+        "properties": record.properties,
+        "archived": false,
+    });
+    if with_contacts && kind == "deals" {
+        let results: Vec<serde_json::Value> = record
+            .contacts
+            .iter()
+            .map(|c| serde_json::json!({"id": c, "type": "deal_to_contact"}))
+            .collect();
+        value["associations"] = serde_json::json!({"contacts": {"results": results}});
+    }
+    value
+}
+
+/// One page from `offset`: the results and the next `after`, if any.
+fn page(records: Vec<serde_json::Value>, offset: usize, limit: usize) -> serde_json::Value {
+    let limit = limit.clamp(1, 100);
+    let next = offset + limit;
+    let results: Vec<serde_json::Value> =
+        records.iter().skip(offset).take(limit).cloned().collect();
+    let mut body = serde_json::json!({"results": results});
+    if next < records.len() {
+        body["paging"] = serde_json::json!({"next": {"after": next.to_string()}});
+    }
+    body["total"] = serde_json::json!(records.len());
+    body
+}
+
+async fn list_records(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(kind): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let inner = match admit(&shared, &headers) {
+        Ok(inner) => inner,
+        Err(answer) => return *answer,
+    };
+    let with_contacts =
+        query.get("associations").is_some_and(|a| a.split(',').any(|k| k == "contacts"));
+    let records: Vec<serde_json::Value> = inner
+        .records
+        .get(&kind)
+        .into_iter()
+        .flatten()
+        .map(|r| record_json(r, &kind, with_contacts))
+        .collect();
+    let offset = query.get("after").and_then(|a| a.parse().ok()).unwrap_or(0);
+    let limit = query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(10);
+    Json(page(records, offset, limit)).into_response()
+}
+
+/// Search by last-modified date (`GTE`), oldest change first, as an
+/// incremental pull asks it.
+async fn search_records(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(kind): Path<String>,
+    Json(body): Json<serde_json::Value>,
+) -> Response {
+    let inner = match admit(&shared, &headers) {
+        Ok(inner) => inner,
+        Err(answer) => return *answer,
+    };
+    let filter = &body["filterGroups"][0]["filters"][0];
+    let since: Option<i64> = match (filter["operator"].as_str(), filter["value"].as_str()) {
+        (Some("GTE"), Some(value)) => value.parse().ok(),
+        _ => None,
+    };
+    let Some(since) = since else {
+        return error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Unsupported filter.");
+    };
+    let mut found: Vec<&Record> =
+        inner.records.get(&kind).into_iter().flatten().filter(|r| r.modified_ms >= since).collect();
+    found.sort_by_key(|r| r.modified_ms);
+    let records = found.into_iter().map(|r| record_json(r, &kind, false)).collect();
+    let offset = body["after"].as_str().and_then(|a| a.parse().ok()).unwrap_or(0);
+    let limit = body["limit"].as_u64().unwrap_or(10) as usize;
+    Json(page(records, offset, limit)).into_response()
+}
+
+async fn deal_contacts(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<serde_json::Value>,
+) -> Response {
+    let inner = match admit(&shared, &headers) {
+        Ok(inner) => inner,
+        Err(answer) => return *answer,
+    };
+    let results: Vec<serde_json::Value> = body["inputs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|input| input["id"].as_str())
+        .filter_map(|id| inner.records.get("deals")?.iter().find(|r| r.id == id))
+        .map(|deal| {
+            let to: Vec<serde_json::Value> = deal
+                .contacts
+                .iter()
+                .map(|c| serde_json::json!({"toObjectId": c.parse::<u64>().map_or(serde_json::json!(c), |n| serde_json::json!(n)), "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 3}]}))
+                .collect();
+            serde_json::json!({"from": {"id": deal.id}, "to": to})
+        })
+        .collect();
+    Json(serde_json::json!({"status": "COMPLETE", "results": results})).into_response()
 }

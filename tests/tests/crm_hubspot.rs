@@ -143,3 +143,148 @@ fn a_refused_token_pauses_and_an_invalid_association_is_dead_lettered() {
         "{dead:?}"
     );
 }
+
+/// The engagement made for a message, by its create key.
+fn engagement_of(
+    server: &HubSpot,
+    store: &Store,
+    message: i64,
+) -> dealthread_tests::hubspot::Email {
+    let key: String = store
+        .conn()
+        .query_row(
+            "SELECT dedupe_key || '|hs|create' FROM messages WHERE id = ?1",
+            [message],
+            |r| r.get(0),
+        )
+        .expect("the message");
+    server
+        .emails()
+        .into_iter()
+        .find(|e| e.properties["dealthread_key"] == key.as_str())
+        .expect("an engagement for the message")
+}
+
+#[test]
+fn a_correction_moves_the_engagement_and_ignoring_archives_it() {
+    use dealthread_core::matching::EntityKind;
+    use dealthread_core::matching::corrections::{self, Scope};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = store_with_mail(dir.path(), 12);
+    let extra = r#"{"deals": [{"id": "D-9000", "name": "Expansion", "stage": "Discovery"}]}"#;
+    dealthread_core::entities::EntitiesFile::parse(extra, "extra")
+        .expect("parse")
+        .store(store.conn_mut(), 0)
+        .expect("store");
+    let server = HubSpot::start(TOKEN, &deals(&store), (100, Duration::from_secs(1)));
+    let hubspot = adapter(&server, 2);
+    let queued = outbox::enqueue_new(store.conn(), "hs", outbox::now_ms()).expect("enqueue");
+    assert_eq!(queued, 12);
+    outbox::push(store.conn(), "hs", &hubspot, quick(), &|| false).expect("push");
+    assert_eq!(server.emails().len(), 12);
+
+    let (moved, ignored): (i64, i64) = store
+        .conn()
+        .query_row("SELECT min(id), max(id) FROM messages", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("ids");
+    let before = engagement_of(&server, &store, moved);
+    corrections::move_to(
+        store.conn_mut(),
+        Scope::Message(moved),
+        EntityKind::Deal,
+        "D-9000",
+        "sam",
+        0,
+    )
+    .expect("move");
+    corrections::mark_not_worthy(store.conn_mut(), Scope::Message(ignored), "sam", 0)
+        .expect("ignore");
+    assert_eq!(outbox::enqueue_new(store.conn(), "hs", outbox::now_ms()).expect("enqueue"), 0);
+    let report = outbox::push(store.conn(), "hs", &hubspot, quick(), &|| false).expect("push");
+    assert_eq!((report.sent, report.dead), (2, 0), "two updates: {report:?}");
+
+    let emails = server.emails();
+    assert_eq!(emails.len(), 12, "an update never creates a second engagement");
+    let after = engagement_of(&server, &store, moved);
+    assert_eq!(after.id, before.id);
+    assert_eq!(after.deals, vec!["D-9000".to_string()], "the association moved");
+    assert!(engagement_of(&server, &store, ignored).archived, "not CRM-worthy: archived");
+
+    // Undoing the move moves it back, again without a new engagement.
+    corrections::undo(store.conn_mut(), Some(1), "sam", 0).expect("undo the move");
+    outbox::push(store.conn(), "hs", &hubspot, quick(), &|| false).expect("push");
+    assert_eq!(engagement_of(&server, &store, moved).deals, before.deals);
+    assert_eq!(server.emails().len(), 12);
+}
+
+#[test]
+fn the_entity_pull_lists_everything_once_then_only_what_changed() {
+    use dealthread_core::matching::MatchStatus;
+    use dealthread_core::store::matches;
+
+    let server = HubSpot::start(TOKEN, &[], (100, Duration::from_secs(1)));
+    server.put_record("companies", "501", serde_json::json!({"name": "Northwind", "domain": "northwind.example", "hs_additional_domains": "nw.example;bad domain"}), &[]);
+    for n in 0..130 {
+        server.put_record(
+            "contacts",
+            &format!("{}", 700 + n),
+            serde_json::json!({"email": format!("person{n}@northwind.example"), "firstname": "Person", "lastname": format!("{n}"), "associatedcompanyid": "501"}),
+            &[],
+        );
+    }
+    server.put_record("deals", "901", serde_json::json!({"dealname": "Renewal", "dealstage": "contractsent", "amount": "48000", "closedate": "2026-12-18T00:00:00Z"}), &["700"]);
+    let hubspot = adapter(&server, 2);
+
+    let first = hubspot.pull(None).expect("the first pull");
+    assert_eq!(first.entities.contacts.len(), 130, "every page was read");
+    assert_eq!(first.entities.deals[0].contact_ids, vec!["700".to_string()]);
+    assert_eq!(first.entities.deals[0].amount, Some(48000.0));
+    assert_eq!(first.entities.companies[0].domains, vec!["northwind.example", "nw.example"]);
+    assert_eq!(first.skipped.len(), 1, "{:?}", first.skipped);
+    let checkpoint = first.checkpoint.expect("a checkpoint");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store =
+        Store::open_with_key(&dir.path().join("p.db"), Some(StoreKey::from_bytes([5; 32])))
+            .expect("open the store");
+    first.entities.store(store.conn_mut(), 0).expect("store");
+    let mail = b"From: New Buyer <buyer@northwind.example>\r\nTo: sam@acme.example\r\nSubject: PO\r\nMessage-ID: <po1@nw>\r\nDate: Tue, 10 Nov 2026 10:00:00 +0000\r\n\r\nPO attached.\r\n";
+    let batch =
+        [ingest::RawMessage { bytes: mail.to_vec(), source: "file".into(), locator: "po".into() }];
+    let id = match ingest::ingest_batch(&mut store, &batch, &ReadOptions::default(), 1_800_000_000)
+        .expect("ingest")
+        .remove(0)
+    {
+        ingest::Outcome::New { id } => id,
+        other => panic!("{other:?}"),
+    };
+    let view = matches::view(store.conn(), id).expect("view").expect("row");
+    assert_eq!(view.assignment.company_id.as_deref(), Some("501"), "the company's domain matched");
+
+    // Later the buyer becomes a contact on a new deal; only that changed.
+    server.put_record("contacts", "990", serde_json::json!({"email": "buyer@northwind.example", "firstname": "New", "lastname": "Buyer"}), &[]);
+    server.put_record(
+        "deals",
+        "902",
+        serde_json::json!({"dealname": "Add-on", "dealstage": "appointmentscheduled"}),
+        &["990"],
+    );
+    let second = hubspot.pull(Some(checkpoint)).expect("the incremental pull");
+    assert_eq!(
+        second.entities.contacts.len(),
+        1,
+        "only the changed contact: {:?}",
+        second.entities.contacts
+    );
+    let deal_ids: Vec<&str> = second.entities.deals.iter().map(|d| d.id.as_str()).collect();
+    assert!(deal_ids.contains(&"902") && deal_ids.len() <= 2, "{deal_ids:?}");
+    let add_on = second.entities.deals.iter().find(|d| d.id == "902").expect("the new deal");
+    assert_eq!(add_on.contact_ids, vec!["990".to_string()], "contacts come from the batch read");
+    assert!(second.checkpoint > Some(checkpoint));
+    second.entities.store(store.conn_mut(), 0).expect("store");
+    // The message was matched (to the company), so the new deal is not
+    // forced on it; it stays where the rules put it.
+    let view = matches::view(store.conn(), id).expect("view").expect("row");
+    assert_eq!(view.status, MatchStatus::Matched);
+}

@@ -179,3 +179,52 @@ fn a_refused_signature_pauses_pushing_and_a_rejected_activity_is_dead_lettered_t
     assert_eq!(report.sent, 1);
     assert_eq!(receiver.activities().len(), queued);
 }
+
+#[test]
+fn a_correction_sends_one_update_and_never_a_second_create() {
+    use dealthread_core::matching::EntityKind;
+    use dealthread_core::matching::corrections::{self, Scope};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = store_with_mail(dir.path(), 12);
+    let receiver = Receiver::start(SECRET);
+    let hook = adapter(&receiver, Duration::from_secs(2));
+    outbox::enqueue_new(store.conn(), "hooks", outbox::now_ms()).expect("enqueue");
+    outbox::push(store.conn(), "hooks", &hook, quick(), &|| false).expect("push");
+    assert_eq!(receiver.activities().len(), 12);
+
+    // Move a whole thread of six to another of the store's deals.
+    let (first, target): (i64, String) = store
+        .conn()
+        .query_row("SELECT min(id), (SELECT max(deal_id) FROM messages) FROM messages", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .expect("a message and a deal");
+    let moved = corrections::move_to(
+        store.conn_mut(),
+        Scope::Thread(first),
+        EntityKind::Deal,
+        &target,
+        "sam",
+        0,
+    )
+    .expect("move");
+    // A pending update is not queued twice by a second correction.
+    corrections::mark_not_worthy(store.conn_mut(), Scope::Message(first), "sam", 0)
+        .expect("ignore");
+    let report = outbox::push(store.conn(), "hooks", &hook, quick(), &|| false).expect("push");
+    assert_eq!(report.sent, moved.messages, "{report:?}");
+
+    let activities = receiver.activities();
+    let creates = activities.values().filter(|a| a.body["type"] == "activity.create").count();
+    let updates: Vec<&serde_json::Value> = activities
+        .values()
+        .filter(|a| a.body["type"] == "activity.update")
+        .map(|a| &a.body)
+        .collect();
+    assert_eq!(creates, 12, "still one create per message");
+    assert_eq!(updates.len(), moved.messages);
+    assert!(updates.iter().all(|u| u["data"]["deal_id"] == target.as_str()), "{updates:#?}");
+    let ignored = updates.iter().filter(|u| u["data"]["crm_worthy"] == false).count();
+    assert_eq!(ignored, 1, "the ignored message's update says so");
+}

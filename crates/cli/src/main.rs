@@ -137,6 +137,12 @@ enum Command {
         #[command(subcommand)]
         command: SourceCommand,
     },
+    /// The review queue and corrections: which deal, contact or company
+    /// each message belongs to.
+    Match {
+        #[command(subcommand)]
+        command: commands::matching::MatchCommand,
+    },
     /// CRM connections and the local copy of CRM entities.
     Crm {
         #[command(subcommand)]
@@ -151,6 +157,9 @@ enum CrmCommand {
         #[arg(value_name = "FILE.json")]
         file: PathBuf,
     },
+    /// Pull deals, contacts and companies changed since the last pull from
+    /// every CRM connection that offers them (HubSpot), or from NAME.
+    Pull { name: Option<String> },
     /// Add (or replace) a CRM connection.
     Add {
         #[command(subcommand)]
@@ -400,6 +409,9 @@ fn main() -> ExitCode {
         Command::Crm { command: CrmCommand::ImportEntities { file } } => {
             commands::crm::import_entities(&db, &file)
         }
+        Command::Crm { command: CrmCommand::Pull { name } } => {
+            commands::crm::pull(&db, name.as_deref())
+        }
         Command::Crm {
             command:
                 CrmCommand::Add { kind: CrmKind::Webhook { name, url, pin, timeout_secs, secret_env } },
@@ -420,6 +432,7 @@ fn main() -> ExitCode {
             commands::crm::add_hubspot(&db, config)
         }
         Command::Status { json } => commands::status::run(&db, json),
+        Command::Match { command } => commands::matching::run(&db, command),
         Command::Outbox { command } => match command {
             OutboxCommand::List => commands::outbox::list(&db),
             OutboxCommand::Push { wait } => commands::outbox::push(&db, wait),

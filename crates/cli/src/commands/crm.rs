@@ -27,6 +27,54 @@ pub fn import_entities(db: &Path, file: &Path) -> anyhow::Result<Done> {
     Ok(Done::Ok)
 }
 
+pub fn pull(db: &Path, name: Option<&str>) -> anyhow::Result<Done> {
+    let mut store = open_store(db)?;
+    let accounts = crm::accounts(store.conn())?;
+    if let Some(name) = name.filter(|n| !accounts.iter().any(|a| a.name == *n)) {
+        anyhow::bail!("there is no CRM connection named {name}");
+    }
+    Ok(if pull_all(&mut store, name)? { Done::Ok } else { Done::SomeFailed })
+}
+
+/// Pulls entities from every connection that offers them (or `only`);
+/// prints what each brought. Returns false when one failed.
+pub fn pull_all(store: &mut dealthread_core::Store, only: Option<&str>) -> anyhow::Result<bool> {
+    let mut healthy = true;
+    for account in crm::accounts(store.conn())? {
+        if only.is_some_and(|n| n != account.name) {
+            continue;
+        }
+        match crm::pull_entities(store, &account) {
+            Ok(Some(report)) => {
+                let i = report.imported;
+                let mut line = format!(
+                    "{}: pulled {} deals, {} contacts, {} companies",
+                    account.name, i.deals, i.contacts, i.companies
+                );
+                if i.offered > 0 {
+                    line.push_str(&format!(
+                        "; {} unmatched messages now match (see `dealthread match list`)",
+                        i.offered
+                    ));
+                }
+                println!("{line}");
+                for why in &report.skipped {
+                    eprintln!("dealthread: {}: skipped {why}", account.name);
+                }
+            }
+            Ok(None) if only.is_some() => {
+                println!("{}: a {} connection has no entities to pull", account.name, account.kind)
+            }
+            Ok(None) => {}
+            Err(error) => {
+                healthy = false;
+                eprintln!("dealthread: {}: pulling entities: {error}", account.name);
+            }
+        }
+    }
+    Ok(healthy)
+}
+
 pub fn add_webhook(
     db: &Path,
     name: &str,

@@ -4,6 +4,7 @@ pub mod crm;
 pub mod deals;
 pub mod domains;
 pub mod import;
+pub mod matching;
 pub mod outbox;
 pub mod parse;
 pub mod purge;

@@ -27,7 +27,9 @@ pub fn run(db: &Path, once: bool, check: bool, progress_lines: bool) -> anyhow::
     if !once {
         return watch_all(db, configured);
     }
-    let mut failed = false;
+    // The CRM's entities first, so the mail that follows matches against
+    // today's deals and contacts.
+    let mut failed = has_crm && !super::crm::pull_all(&mut store, None)?;
     for source in &configured {
         let outcome = match source {
             Configured::Imap(source) => sync_source(&mut store, source, check, progress_lines),

@@ -13,6 +13,7 @@ pub mod webhook;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{CoreError, Result};
+use crate::store::settings;
 
 /// The keyring account of a CRM connection's secret.
 pub fn secret_account(name: &str) -> String {
@@ -91,6 +92,18 @@ pub fn parse_config<T: serde::de::DeserializeOwned>(name: &str, json: &str) -> R
 pub fn adapter_for(
     account: &Account,
 ) -> std::result::Result<Box<dyn outbox::Adapter>, crate::sources::SourceError> {
+    let secret = secret_for(account)?;
+    if account.kind == hubspot::KIND {
+        let config: hubspot::HubspotConfig = parse_config(&account.name, &account.config)?;
+        return Ok(Box::new(hubspot::Hubspot::new(&config, &secret)?));
+    }
+    let config: webhook::WebhookConfig = parse_config(&account.name, &account.config)?;
+    Ok(Box::new(webhook::Webhook::new(&config, &secret)?))
+}
+
+/// The account's secret, from the environment variable it names or the
+/// OS keyring.
+fn secret_for(account: &Account) -> std::result::Result<String, crate::sources::SourceError> {
     use crate::sources::SourceError;
     let secret_env = match account.kind.as_str() {
         webhook::KIND => {
@@ -106,13 +119,13 @@ pub fn adapter_for(
             )));
         }
     };
-    let secret = match &secret_env {
+    match &secret_env {
         Some(var) => std::env::var(var).map_err(|_| {
             SourceError::Config(format!(
                 "{}: the environment variable {var} is not set",
                 account.name
             ))
-        })?,
+        }),
         None => crate::secrets::get(&secret_account(&account.name))?
             .and_then(|bytes| String::from_utf8(bytes).ok())
             .ok_or_else(|| {
@@ -120,12 +133,36 @@ pub fn adapter_for(
                     "{}: no secret in the keyring; add the connection again",
                     account.name
                 ))
-            })?,
-    };
-    if account.kind == hubspot::KIND {
-        let config: hubspot::HubspotConfig = parse_config(&account.name, &account.config)?;
-        return Ok(Box::new(hubspot::Hubspot::new(&config, &secret)?));
+            }),
     }
-    let config: webhook::WebhookConfig = parse_config(&account.name, &account.config)?;
-    Ok(Box::new(webhook::Webhook::new(&config, &secret)?))
+}
+
+/// What pulling a CRM's entities did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullReport {
+    pub imported: crate::entities::Imported,
+    /// Records left out, each with the reason.
+    pub skipped: Vec<String>,
+}
+
+/// Pulls the deals, contacts and companies changed since the last pull
+/// from a CRM that offers them (HubSpot; a webhook has none: `None`), into
+/// the local cache, then offers earlier unmatched mail that now matches.
+pub fn pull_entities(
+    store: &mut crate::Store,
+    account: &Account,
+) -> std::result::Result<Option<PullReport>, crate::sources::SourceError> {
+    if account.kind != hubspot::KIND {
+        return Ok(None);
+    }
+    let config: hubspot::HubspotConfig = parse_config(&account.name, &account.config)?;
+    let client = hubspot::Hubspot::new(&config, &secret_for(account)?)?;
+    let key = format!("crm_pull_checkpoint:{}", account.name);
+    let since = settings::get(store.conn(), &key)?.and_then(|v| v.parse::<i64>().ok());
+    let pulled = client.pull(since)?;
+    let imported = pulled.entities.store(store.conn_mut(), crate::ingest::unix_now())?;
+    if let Some(checkpoint) = pulled.checkpoint {
+        settings::set(store.conn(), &key, &checkpoint.to_string())?;
+    }
+    Ok(Some(PullReport { imported, skipped: pulled.skipped }))
 }

@@ -48,6 +48,10 @@ pub struct Item {
     pub idempotency_key: String,
     pub attempts: i64,
     pub payload: serde_json::Value,
+    /// For an update: the CRM's id for the activity, when the create
+    /// recorded one, and the create's key to search for it otherwise.
+    pub crm_object_id: Option<String>,
+    pub create_key: Option<String>,
 }
 
 /// Delivers one item to one CRM.
@@ -56,8 +60,8 @@ pub trait Adapter {
 }
 
 /// Queues a `create` for every CRM-worthy message not queued for `crm`
-/// yet: matched to a deal, readable, and neither an auto-reply, a bounce
-/// nor list mail. Returns how many were queued.
+/// yet: matched, readable, and neither internal, an auto-reply, a bounce,
+/// list mail, a blocked sender nor marked by the rep. Returns how many.
 pub fn enqueue_new(conn: &Connection, crm: &str, now_ms: i64) -> Result<usize> {
     let now = now_ms / 1000;
     Ok(conn.execute(
@@ -65,10 +69,35 @@ pub fn enqueue_new(conn: &Connection, crm: &str, now_ms: i64) -> Result<usize> {
              (crm, message_id, operation, idempotency_key, next_attempt_ms, created_at, updated_at)
          SELECT ?1, m.id, 'create', m.dedupe_key || '|' || ?1 || '|create', ?2, ?3, ?3
          FROM messages m
-         WHERE m.deal_id IS NOT NULL AND m.kind = 'normal' AND m.parse_error IS NULL
+         WHERE m.match_status = 'matched' AND m.crm_worthy = 1 AND m.kind = 'normal'
+           AND m.parse_error IS NULL
+           AND (m.deal_id IS NOT NULL OR m.contact_id IS NOT NULL OR m.company_id IS NOT NULL)
            AND NOT EXISTS (SELECT 1 FROM outbox o
                            WHERE o.crm = ?1 AND o.message_id = m.id AND o.operation = 'create')",
         params![crm, now_ms, now],
+    )?)
+}
+
+/// Queues an `update` for a message whose match changed after its
+/// activity may have reached a CRM (its create was sent or is in flight),
+/// so the CRM's associations follow the correction; a create still
+/// waiting needs none, as it is built from the message when it goes. One
+/// waiting update per message and CRM is enough: it too is built when it
+/// goes. Returns how many were queued.
+pub fn enqueue_update(conn: &Connection, message_id: i64, now_ms: i64) -> Result<usize> {
+    Ok(conn.execute(
+        "INSERT OR IGNORE INTO outbox
+             (crm, message_id, operation, idempotency_key, next_attempt_ms, created_at, updated_at)
+         SELECT c.crm, c.message_id, 'update',
+                m.dedupe_key || '|' || c.crm || '|update|' ||
+                    (1 + (SELECT count(*) FROM outbox u WHERE u.crm = c.crm
+                            AND u.message_id = c.message_id AND u.operation = 'update')),
+                ?2, ?2 / 1000, ?2 / 1000
+           FROM outbox c JOIN messages m ON m.id = c.message_id
+          WHERE c.message_id = ?1 AND c.operation = 'create' AND c.state IN ('sent', 'in_flight')
+            AND NOT EXISTS (SELECT 1 FROM outbox u WHERE u.crm = c.crm AND u.message_id = c.message_id
+                              AND u.operation = 'update' AND u.state = 'pending')",
+        params![message_id, now_ms],
     )?)
 }
 
@@ -334,7 +363,19 @@ fn next_due(conn: &Connection, crm: &str, now: i64) -> Result<Option<Item>> {
         return Ok(None);
     };
     let payload = activity(conn, message_id)?;
-    Ok(Some(Item { id, operation, idempotency_key, attempts, payload }))
+    let (crm_object_id, create_key) = if operation == "update" {
+        conn.query_row(
+            "SELECT crm_object_id, idempotency_key FROM outbox
+              WHERE crm = ?1 AND message_id = ?2 AND operation = 'create'",
+            params![crm, message_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .unwrap_or((None, None))
+    } else {
+        (None, None)
+    };
+    Ok(Some(Item { id, operation, idempotency_key, attempts, payload, crm_object_id, create_key }))
 }
 
 /// What is shared about a message: its metadata, subject and latest reply
@@ -342,7 +383,8 @@ fn next_due(conn: &Connection, crm: &str, now: i64) -> Result<Option<Item>> {
 fn activity(conn: &Connection, message_id: i64) -> Result<serde_json::Value> {
     Ok(conn.query_row(
         "SELECT dedupe_key, message_id, subject, from_name, from_address, date, deal_id,
-                latest_reply, document -> '$.to', document -> '$.cc', has_attachments
+                latest_reply, document -> '$.to', document -> '$.cc', has_attachments,
+                contact_id, company_id, crm_worthy
          FROM messages WHERE id = ?1",
         [message_id],
         |r| {
@@ -361,6 +403,9 @@ fn activity(conn: &Connection, message_id: i64) -> Result<serde_json::Value> {
                 "cc": list(9)?,
                 "date": r.get::<_, Option<String>>(5)?,
                 "deal_id": r.get::<_, Option<String>>(6)?,
+                "contact_id": r.get::<_, Option<String>>(11)?,
+                "company_id": r.get::<_, Option<String>>(12)?,
+                "crm_worthy": r.get::<_, bool>(13)?,
                 "latest_reply": r.get::<_, Option<String>>(7)?,
                 "has_attachments": r.get::<_, bool>(10)?,
             }))

@@ -51,8 +51,8 @@ struct Before {
     /// Each moved Message-ID key's thread before the correction.
     #[serde(default)]
     keys: Vec<(String, Option<i64>)>,
-    /// A sender rule made: its id, the rule it replaced (kind, entity) if
-    /// any, and the messages it was applied to.
+    /// A sender rule made or removed: its id, the rule in effect before
+    /// (kind, entity) if any, and the messages it was applied to.
     #[serde(default)]
     rule: Option<RuleBefore>,
 }
@@ -304,6 +304,11 @@ pub fn add_rule(
             "sender rule {pattern:?}: expected an address (jane@example.com) or @domain"
         ))
     })?;
+    if let Some(domain) = pattern.strip_prefix('@').filter(|d| super::addresses::is_free_mail(d)) {
+        return Err(CoreError::InvalidInput(format!(
+            "{domain} is a free-mail domain shared by strangers: make the rule for the sender's address instead"
+        )));
+    }
     let tx = conn.transaction()?;
     if !entities::exists(&tx, kind, entity_id)? {
         return Err(CoreError::InvalidInput(format!(
@@ -326,6 +331,35 @@ pub fn add_rule(
     );
     let before = Before {
         rule: Some(RuleBefore { id: rule_id, pattern, replaced, messages }),
+        ..Before::default()
+    };
+    finish(tx, correction_id, &summary, &before, changed)
+}
+
+/// Retires a sender rule; the mail it filed goes back to the other rules.
+pub fn remove_rule(conn: &mut Connection, rule_id: i64, actor: &str, now: i64) -> Result<Applied> {
+    let tx = conn.transaction()?;
+    let Some(rule) = entities::sender_rules(&tx)?.into_iter().find(|r| r.id == rule_id) else {
+        return Err(CoreError::InvalidInput(format!("there is no active sender rule #{rule_id}")));
+    };
+    let correction_id = corrections::insert(&tx, "rule", actor, now)?;
+    entities::remove_sender_rule(&tx, rule_id, now)?;
+    let messages = matches::ids_from_sender(&tx, &rule.pattern)?;
+    let config = matches::config(&tx)?;
+    let changed = matches::rematch(&tx, &messages, &config, Rematch::Apply)?;
+    let summary = format!(
+        "removed rule #{rule_id} ({} -> {} {}; {changed} stored message(s) refiled)",
+        rule.pattern,
+        rule.kind.as_str(),
+        rule.entity_id
+    );
+    let before = Before {
+        rule: Some(RuleBefore {
+            id: rule_id,
+            pattern: rule.pattern,
+            replaced: Some((rule.kind, rule.entity_id)),
+            messages,
+        }),
         ..Before::default()
     };
     finish(tx, correction_id, &summary, &before, changed)
@@ -398,11 +432,11 @@ pub fn undo(conn: &mut Connection, id: Option<i64>, actor: &str, now: i64) -> Re
     for thread in threads_to_settle {
         matches::settle_thread(&tx, thread, None)?;
     }
-    corrections::mark_undone(&tx, id, now)?;
+    corrections::mark_undone(&tx, id, actor, now)?;
     tx.commit()?;
     Ok(Applied {
         correction_id: id,
-        summary: format!("undid #{id} ({}) for {actor}", view.summary),
+        summary: format!("undid #{id}: {}", view.summary),
         messages: touched.len(),
     })
 }

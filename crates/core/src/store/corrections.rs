@@ -21,6 +21,7 @@ pub struct CorrectionView {
     pub created_at: i64,
     #[ts(type = "number | null")]
     pub undone_at: Option<i64>,
+    pub undone_by: Option<String>,
 }
 
 /// Starts a log entry; the caller fills in the before state with
@@ -42,8 +43,11 @@ pub fn set_before(conn: &Connection, id: i64, summary: &str, before: &str) -> Re
     Ok(())
 }
 
-pub fn mark_undone(conn: &Connection, id: i64, now: i64) -> Result<()> {
-    conn.execute("UPDATE corrections SET undone_at = ?2 WHERE id = ?1", params![id, now])?;
+pub fn mark_undone(conn: &Connection, id: i64, actor: &str, now: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE corrections SET undone_at = ?2, undone_by = ?3 WHERE id = ?1",
+        params![id, now, actor],
+    )?;
     Ok(())
 }
 
@@ -51,10 +55,10 @@ pub fn mark_undone(conn: &Connection, id: i64, now: i64) -> Result<()> {
 pub fn get(conn: &Connection, id: i64) -> Result<Option<(CorrectionView, String)>> {
     Ok(conn
         .query_row(
-            "SELECT id, action, summary, actor, created_at, undone_at, before
+            "SELECT id, action, summary, actor, created_at, undone_at, undone_by, before
                FROM corrections WHERE id = ?1",
             [id],
-            |r| Ok((view(r)?, r.get(6)?)),
+            |r| Ok((view(r)?, r.get(7)?)),
         )
         .optional()?)
 }
@@ -62,10 +66,10 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<(CorrectionView, String)
 /// The corrections still in effect made after `id`, newest first.
 pub fn active_after(conn: &Connection, id: i64) -> Result<Vec<(CorrectionView, String)>> {
     let mut stmt = conn.prepare(
-        "SELECT id, action, summary, actor, created_at, undone_at, before
+        "SELECT id, action, summary, actor, created_at, undone_at, undone_by, before
            FROM corrections WHERE id > ?1 AND undone_at IS NULL ORDER BY id DESC",
     )?;
-    let rows = stmt.query_map([id], |r| Ok((view(r)?, r.get(6)?)))?;
+    let rows = stmt.query_map([id], |r| Ok((view(r)?, r.get(7)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -83,7 +87,7 @@ pub fn last_active(conn: &Connection) -> Result<Option<i64>> {
 /// The log, newest first.
 pub fn list(conn: &Connection, limit: u32) -> Result<Vec<CorrectionView>> {
     let mut stmt = conn.prepare(
-        "SELECT id, action, summary, actor, created_at, undone_at
+        "SELECT id, action, summary, actor, created_at, undone_at, undone_by
            FROM corrections ORDER BY id DESC LIMIT ?1",
     )?;
     let rows = stmt.query_map([limit], view)?;
@@ -98,5 +102,6 @@ fn view(r: &rusqlite::Row<'_>) -> rusqlite::Result<CorrectionView> {
         actor: r.get(3)?,
         created_at: r.get(4)?,
         undone_at: r.get(5)?,
+        undone_by: r.get(6)?,
     })
 }

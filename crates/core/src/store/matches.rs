@@ -59,6 +59,10 @@ pub fn settle_thread(
     for ((member, now), decision) in members.iter().zip(&current).zip(&settled) {
         if !same_outcome(now, decision) {
             write(conn, member.id, decision)?;
+            let worthy = |d: &Decision| d.not_worthy.is_none() && d.status != MatchStatus::Internal;
+            if now.assignment != decision.assignment || worthy(now) != worthy(decision) {
+                crate::crm::outbox::enqueue_update(conn, member.id, crate::crm::outbox::now_ms())?;
+            }
         }
     }
     Ok(if with_incoming { settled.pop() } else { None })
@@ -297,6 +301,15 @@ pub fn ids_from_sender(conn: &Connection, pattern: &str) -> Result<Vec<i64>> {
     };
     let mut stmt = conn.prepare(sql)?;
     Ok(stmt.query_map([value], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A message's sender, lower-cased, for a rule made from a correction.
+pub fn sender_of(conn: &Connection, id: i64) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT lower(from_address) FROM messages WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .flatten())
 }
 
 /// A message's match as the UI shows it.

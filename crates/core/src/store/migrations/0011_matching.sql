@@ -99,5 +99,6 @@ CREATE TABLE corrections (
     actor       TEXT NOT NULL,
     created_at  INTEGER NOT NULL,
     before      TEXT NOT NULL,
-    undone_at   INTEGER
+    undone_at   INTEGER,
+    undone_by   TEXT
 ) STRICT;

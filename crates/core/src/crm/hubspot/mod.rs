@@ -1,6 +1,7 @@
 //! The `hubspot` adapter: each activity becomes an email engagement
 //! (`POST /crm/v3/objects/emails`, direction `INCOMING_EMAIL`) associated
-//! with its deal.
+//! with its deal, contact and company; a correction's update moves those
+//! associations (v4 associations API) or archives the engagement.
 //!
 //! HubSpot has no idempotency keys, so the outbox key is stored on the
 //! engagement in the custom email property `dealthread_key`, and every
@@ -9,6 +10,8 @@
 //! instead of creating a second one. Requests go through a token bucket
 //! (100 per 10 seconds by default, HubSpot's limit for private apps), and a
 //! 429 is still waited out.
+
+pub mod pull;
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -22,8 +25,10 @@ use crate::sources::{SourceError, tls};
 pub const KIND: &str = "hubspot";
 /// The custom email property that holds the outbox key.
 pub const KEY_PROPERTY: &str = "dealthread_key";
-/// HubSpot's association type for email → deal.
+/// HubSpot's default association types from an email engagement.
 const EMAIL_TO_DEAL: u32 = 210;
+const EMAIL_TO_CONTACT: u32 = 198;
+const EMAIL_TO_COMPANY: u32 = 186;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HubspotConfig {
@@ -168,27 +173,36 @@ impl Hubspot {
     }
 
     fn post(&self, path: &str, body: &serde_json::Value) -> Result<Answer, Delivery> {
+        self.request(reqwest::Method::POST, path, Some(body))
+    }
+
+    /// One paced request to HubSpot, its answer read whatever the status.
+    fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer, Delivery> {
         let wait = self.bucket.lock().map(|mut b| b.take()).unwrap_or_default();
         if !wait.is_zero() {
             std::thread::sleep(wait);
         }
         let url =
             self.base.join(path).map_err(|e| Delivery::Dead { reason: format!("{path}: {e}") })?;
-        let response = self
-            .http
-            .post(url)
-            .bearer_auth(&self.token)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string())
-            .send()
-            .map_err(|error| Delivery::Retry {
-                reason: if error.is_timeout() {
-                    format!("no answer from HubSpot within {} s", self.config.timeout_secs)
-                } else {
-                    format!("HubSpot could not be reached: {error}")
-                },
-                after: None,
-            })?;
+        let mut request = self.http.request(method, url).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().map_err(|error| Delivery::Retry {
+            reason: if error.is_timeout() {
+                format!("no answer from HubSpot within {} s", self.config.timeout_secs)
+            } else {
+                format!("HubSpot could not be reached: {error}")
+            },
+            after: None,
+        })?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -248,15 +262,45 @@ impl Hubspot {
 
 impl Adapter for Hubspot {
     fn deliver(&self, item: &Item) -> Delivery {
+        match item.operation.as_str() {
+            "update" => self.update(item),
+            _ => self.create(item),
+        }
+    }
+}
+
+/// The associations an activity should have, by HubSpot object type.
+fn wanted_associations(data: &serde_json::Value) -> [(&'static str, u32, Option<&str>); 3] {
+    [
+        ("deals", EMAIL_TO_DEAL, data["deal_id"].as_str()),
+        ("contacts", EMAIL_TO_CONTACT, data["contact_id"].as_str()),
+        ("companies", EMAIL_TO_COMPANY, data["company_id"].as_str()),
+    ]
+}
+
+impl Hubspot {
+    fn create(&self, item: &Item) -> Delivery {
         match self.find(&item.idempotency_key) {
             Ok(Some(id)) => return Delivery::Sent { crm_object_id: Some(id) },
             Ok(None) => {}
             Err(outcome) => return outcome,
         }
         let data = &item.payload;
-        let Some(deal) = data["deal_id"].as_str() else {
-            return Delivery::Dead { reason: "the activity has no deal to associate".into() };
-        };
+        let associations: Vec<serde_json::Value> = wanted_associations(data)
+            .into_iter()
+            .filter_map(|(_, type_id, id)| id.map(|id| (type_id, id)))
+            .map(|(type_id, id)| {
+                serde_json::json!({
+                    "to": {"id": id},
+                    "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}],
+                })
+            })
+            .collect();
+        if associations.is_empty() {
+            return Delivery::Dead {
+                reason: "the activity has no deal, contact or company to associate".into(),
+            };
+        }
         let timestamp = data["date"]
             .as_str()
             .map(str::to_string)
@@ -276,10 +320,7 @@ impl Adapter for Hubspot {
                 "hs_email_headers": headers.to_string(),
                 KEY_PROPERTY: item.idempotency_key,
             },
-            "associations": [{
-                "to": {"id": deal},
-                "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": EMAIL_TO_DEAL}],
-            }],
+            "associations": associations,
         });
         let answer = match self.post("crm/v3/objects/emails", &body) {
             Ok(answer) => answer,
@@ -290,6 +331,84 @@ impl Adapter for Hubspot {
         } else {
             self.refusal(&answer, "creating the email engagement")
         }
+    }
+
+    /// Brings an engagement's associations in line with the message's
+    /// match after a correction (removing the old, adding the new), or
+    /// archives it when the rep marked the message as not CRM-worthy.
+    /// Each step checks the current state first, so a re-send converges
+    /// instead of adding anything twice.
+    fn update(&self, item: &Item) -> Delivery {
+        let engagement = match (&item.crm_object_id, &item.create_key) {
+            (Some(id), _) => id.clone(),
+            (None, Some(key)) => match self.find(key) {
+                Ok(Some(id)) => id,
+                // HubSpot's search index lags its writes by a few seconds.
+                Ok(None) => {
+                    return Delivery::Retry {
+                        reason: "the engagement to update is not found yet".into(),
+                        after: Some(Duration::from_secs(5)),
+                    };
+                }
+                Err(outcome) => return outcome,
+            },
+            (None, None) => {
+                return Delivery::Dead { reason: "there is no engagement to update".into() };
+            }
+        };
+        let data = &item.payload;
+        if data["crm_worthy"] == serde_json::Value::Bool(false) {
+            let path = format!("crm/v3/objects/emails/{engagement}");
+            return match self.request(reqwest::Method::DELETE, &path, None) {
+                Ok(answer) if matches!(answer.status, 200 | 204 | 404) => {
+                    Delivery::Sent { crm_object_id: Some(engagement) }
+                }
+                Ok(answer) => self.refusal(&answer, "archiving the email engagement"),
+                Err(outcome) => outcome,
+            };
+        }
+        for (kind, _, wanted) in wanted_associations(data) {
+            if let Err(outcome) = self.align(&engagement, kind, wanted) {
+                return outcome;
+            }
+        }
+        Delivery::Sent { crm_object_id: Some(engagement) }
+    }
+
+    /// Leaves the engagement associated with `wanted` alone among the
+    /// records of `kind` (`deals`, `contacts`, `companies`).
+    fn align(&self, engagement: &str, kind: &str, wanted: Option<&str>) -> Result<(), Delivery> {
+        let path = format!("crm/v4/objects/emails/{engagement}/associations/{kind}");
+        let answer = self.request(reqwest::Method::GET, &path, None)?;
+        if answer.status != 200 {
+            return Err(self.refusal(&answer, &format!("reading the engagement's {kind}")));
+        }
+        let current: Vec<String> = answer.body["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| match &r["toObjectId"] {
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                serde_json::Value::String(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
+        for stale in current.iter().filter(|id| Some(id.as_str()) != wanted) {
+            let path = format!("crm/v4/objects/emails/{engagement}/associations/{kind}/{stale}");
+            let answer = self.request(reqwest::Method::DELETE, &path, None)?;
+            if !matches!(answer.status, 200 | 204 | 404) {
+                return Err(self.refusal(&answer, &format!("removing {kind} {stale}")));
+            }
+        }
+        if let Some(wanted) = wanted.filter(|w| !current.iter().any(|c| c == w)) {
+            let path =
+                format!("crm/v4/objects/emails/{engagement}/associations/default/{kind}/{wanted}");
+            let answer = self.request(reqwest::Method::PUT, &path, None)?;
+            if !matches!(answer.status, 200 | 201) {
+                return Err(self.refusal(&answer, &format!("associating {kind} {wanted}")));
+            }
+        }
+        Ok(())
     }
 }
 
