@@ -9,6 +9,7 @@
 mod background;
 mod commands;
 mod error;
+mod matching;
 mod state;
 
 fn main() {
@@ -48,6 +49,16 @@ fn main() {
             commands::outbox_view,
             commands::outbox_retry,
             commands::outbox_replay,
+            matching::review_queue,
+            matching::match_view,
+            matching::find_entities,
+            matching::move_match,
+            matching::accept_suggestion,
+            matching::ignore_match,
+            matching::split_thread,
+            matching::merge_threads,
+            matching::undo_correction,
+            matching::correction_log,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"));
     if let Err(error) = app {

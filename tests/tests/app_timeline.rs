@@ -22,7 +22,7 @@ async fn demo_workspace_timeline_is_on_screen() {
     let session = AppSession::start(&dir.path().join("e2e.db")).await;
     let client = &session.client;
 
-    // The deal list: the demo's three deals, most recent activity first.
+    // The deal list: the demo's four deals, most recent activity first.
     client
         .wait()
         .at_most(WAIT)
@@ -35,9 +35,10 @@ async fn demo_workspace_timeline_is_on_screen() {
         vec![
             "Bluebird Logistics: pilot",
             "Kestrel Health: platform expansion",
-            "Northwind Traders: 250-seat renewal"
+            "Northwind Traders: 250-seat renewal",
+            "Bluebird Logistics: EU rollout"
         ],
-        "the demo deals should be listed by last activity"
+        "the demo deals should be listed by last activity, the one without mail last"
     );
 
     // The first deal's timeline, oldest message first, latest reply shown.

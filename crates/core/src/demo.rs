@@ -19,6 +19,10 @@ const MESSAGES: &[(&str, &[u8])] = &[
     ("05-auto-reply.eml", include_bytes!("../demo/05-auto-reply.eml")),
     ("06-reply-outlook.eml", include_bytes!("../demo/06-reply-outlook.eml")),
     ("07-signed-apple.eml", include_bytes!("../demo/07-signed-apple.eml")),
+    // For the review queue: a stranger on free mail, and a contact on two
+    // open deals writing without an alias.
+    ("08-question-freemail.eml", include_bytes!("../demo/08-question-freemail.eml")),
+    ("09-new-question-contact.eml", include_bytes!("../demo/09-new-question-contact.eml")),
 ];
 
 /// Loads the demo into `store` if it holds no messages and no deals yet.
@@ -52,7 +56,7 @@ mod tests {
     use crate::store::{deals, timeline};
 
     #[test]
-    fn the_demo_loads_once_with_every_message_on_its_deal() {
+    fn the_demo_loads_once_with_deal_mail_and_a_review_queue() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut store = Store::open_with_key(
             &dir.path().join("demo.db"),
@@ -62,9 +66,14 @@ mod tests {
         assert!(load_if_empty(&mut store).expect("load"));
         assert!(!load_if_empty(&mut store).expect("second load"), "must not load twice");
         let listed = deals::list(store.conn()).expect("deals");
-        assert_eq!(listed.len(), 3);
+        assert_eq!(listed.len(), 4);
         let total: i64 = listed.iter().map(|d| d.message_count).sum();
-        assert_eq!(total, MESSAGES.len() as i64, "every demo message is on a deal");
+        assert_eq!(total, MESSAGES.len() as i64 - 2, "all but the two for review are on a deal");
+        let review = crate::store::matches::review_queue(store.conn(), 10).expect("review");
+        let statuses: Vec<_> = review.iter().map(|r| r.status.as_str()).collect();
+        assert_eq!(statuses, ["ambiguous", "unmatched"], "the review queue's demo: {review:?}");
+        let offered: Vec<_> = review[0].suggestions.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(offered, ["D-1002", "D-1004"], "Jonas's two open deals, the active one first");
         let timeline = timeline::timeline(store.conn(), "D-1001").expect("timeline");
         let subjects: Vec<_> =
             timeline.iter().map(|m| m.subject.clone().unwrap_or_default()).collect();

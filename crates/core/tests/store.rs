@@ -380,7 +380,8 @@ fn attachments_outlive_raw_retention_and_are_stored_once() {
 #[test]
 fn the_ui_queries_group_by_thread_count_unread_and_list_unmatched() {
     use dealthread_core::store::deals;
-    use dealthread_core::store::timeline::{deal_threads, thread, unmatched};
+    use dealthread_core::store::matches::review_queue;
+    use dealthread_core::store::timeline::{deal_threads, thread};
 
     let dir = tempfile::tempdir().expect("tempdir");
     let mut store = open(&dir.path().join("t.db"));
@@ -422,9 +423,13 @@ fn the_ui_queries_group_by_thread_count_unread_and_list_unmatched() {
     assert_eq!(messages::mark_read(store.conn(), &[first, first], NOW).expect("mark"), 1);
     assert_eq!(unread(&store, "D-1001"), Some(2));
 
-    assert!(unmatched(store.conn(), 10).expect("unmatched").is_empty());
+    let demo_review = review_queue(store.conn(), 10).expect("review").len();
     ingest(&mut store, "stray", mail("stray", &[], None, 9, "Question about pricing"), "file");
-    let stray = unmatched(store.conn(), 10).expect("unmatched");
-    assert_eq!(stray.len(), 1);
-    assert_eq!(stray[0].subject.as_deref(), Some("Question about pricing"));
+    let review = review_queue(store.conn(), 10).expect("review");
+    assert_eq!(review.len(), demo_review + 1);
+    let stray = review.iter().find(|r| r.subject.as_deref() == Some("Question about pricing"));
+    assert!(
+        stray.is_some_and(|s| s.reason.contains("person-stray@customer.example")),
+        "{review:?}"
+    );
 }

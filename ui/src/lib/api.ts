@@ -2,7 +2,15 @@
 // bindings that ts-rs generates from the Rust types (src/lib/bindings).
 import { invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
+import type { Always } from './bindings/Always';
 import type { AppStatus } from './bindings/AppStatus';
+import type { Applied } from './bindings/Applied';
+import type { CorrectionView } from './bindings/CorrectionView';
+import type { EntityKind } from './bindings/EntityKind';
+import type { EntityRef } from './bindings/EntityRef';
+import type { MatchView } from './bindings/MatchView';
+import type { ReviewItem } from './bindings/ReviewItem';
+import type { Suggestion } from './bindings/Suggestion';
 import type { CommandError } from './bindings/CommandError';
 import type { DealSummary } from './bindings/DealSummary';
 import type { DealTimeline } from './bindings/DealTimeline';
@@ -13,7 +21,15 @@ import type { SourceState } from './bindings/SourceState';
 import type { SourceView } from './bindings/SourceView';
 
 export type {
+  Always,
   AppStatus,
+  Applied,
+  CorrectionView,
+  EntityKind,
+  EntityRef,
+  MatchView,
+  ReviewItem,
+  Suggestion,
   CommandError,
   DealSummary,
   DealTimeline,
@@ -54,6 +70,25 @@ export const api = {
   outboxView: () => call<OutboxView>('outbox_view'),
   outboxRetry: (id: number | null) => call<number>('outbox_retry', { id }),
   outboxReplay: (id: number | null) => call<number>('outbox_replay', { id }),
+  reviewQueue: () => call<ReviewItem[]>('review_queue'),
+  matchView: (messageId: number) => call<MatchView>('match_view', { messageId }),
+  findEntities: (text: string) => call<EntityRef[]>('find_entities', { text }),
+  moveMatch: (
+    messageId: number,
+    kind: EntityKind,
+    entityId: string,
+    wholeThread: boolean,
+    always: Always | null,
+  ) => call<Applied>('move_match', { messageId, kind, entityId, wholeThread, always }),
+  acceptSuggestion: (messageId: number, rank: number) =>
+    call<Applied>('accept_suggestion', { messageId, rank }),
+  ignoreMatch: (messageId: number, wholeThread: boolean) =>
+    call<Applied>('ignore_match', { messageId, wholeThread }),
+  splitThread: (messageId: number) => call<Applied>('split_thread', { messageId }),
+  mergeThreads: (messageId: number, otherId: number) =>
+    call<Applied>('merge_threads', { messageId, otherId }),
+  undoCorrection: (id: number | null) => call<Applied>('undo_correction', { id }),
+  correctionLog: () => call<CorrectionView[]>('correction_log'),
   /** Calls `handler` with each background sync update until the returned function is called. */
   onSourceState: (handler: (state: SourceState) => void): Promise<UnlistenFn> =>
     listen<SourceState>('source-state', (event) => handler(event.payload)),

@@ -7,7 +7,7 @@ use anyhow::bail;
 use clap::{Args, Subcommand};
 use dealthread_core::Store;
 use dealthread_core::ingest::unix_now;
-use dealthread_core::matching::addresses::{AliasPattern, domain_of, parse_block_entry};
+use dealthread_core::matching::addresses::{AliasPattern, parse_block_entry};
 use dealthread_core::matching::corrections::{self, Applied, Scope};
 use dealthread_core::matching::{EntityKind, Suggestion};
 use dealthread_core::store::{corrections as log, entities, matches, settings};
@@ -143,18 +143,10 @@ pub struct SettingsArgs {
     unblock: Vec<String>,
 }
 
-/// Who made a correction, for the log.
-fn actor() -> String {
-    ["USER", "USERNAME", "LOGNAME"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| "local user".into())
-}
-
 pub fn run(db: &Path, command: MatchCommand) -> anyhow::Result<Done> {
     let mut store = open_store(db)?;
     let now = unix_now();
-    let who = actor();
+    let who = corrections::local_actor();
     match command {
         MatchCommand::List { limit, json } => return list(&store, limit, json),
         MatchCommand::Show { message, json } => return show(&store, message, json),
@@ -171,18 +163,16 @@ pub fn run(db: &Path, command: MatchCommand) -> anyhow::Result<Done> {
             let (kind, id) = target.entity();
             let scope = if thread { Scope::Thread(message) } else { Scope::Message(message) };
             let moved = corrections::move_to(conn, scope, kind, id, &who, now)?;
-            if let Some(always) = always {
-                report(&moved)?;
-                let sender = matches::sender_of(conn, message)?.ok_or_else(|| {
-                    anyhow::anyhow!("message {message} names no sender to make a rule for")
-                })?;
-                let pattern = match always {
-                    Always::Sender => sender,
-                    Always::Domain => format!("@{}", domain_of(&sender).unwrap_or_default()),
-                };
-                corrections::add_rule(conn, &pattern, kind, id, &who, now)?
-            } else {
-                moved
+            match always {
+                Some(always) => {
+                    report(&moved)?;
+                    let always = match always {
+                        Always::Sender => corrections::Always::Sender,
+                        Always::Domain => corrections::Always::Domain,
+                    };
+                    corrections::rule_from_message(conn, message, always, kind, id, &who, now)?
+                }
+                None => moved,
             }
         }
         MatchCommand::Ignore { message, thread } => {

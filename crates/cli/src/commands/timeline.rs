@@ -7,16 +7,14 @@ use super::{Done, open_store, print_line};
 
 pub fn run(db: &Path, deal_id: &str, json: bool) -> anyhow::Result<Done> {
     let store = open_store(db)?;
-    let Some(timeline::DealTimeline { deal, messages }) =
-        timeline::deal_timeline(store.conn(), deal_id)?
-    else {
+    let Some(timeline) = timeline::deal_timeline(store.conn(), deal_id)? else {
         bail!("deal {deal_id}: no such deal in {}", db.display());
     };
     if json {
-        let value = serde_json::json!({ "deal": deal, "messages": messages });
-        print_line(&serde_json::to_string_pretty(&value)?)?;
+        print_line(&serde_json::to_string_pretty(&timeline)?)?;
         return Ok(Done::Ok);
     }
+    let timeline::DealTimeline { deal, messages, .. } = timeline;
     print_line(&format!("{} {}", deal.id, deal.name.as_deref().unwrap_or("(no name yet)")))?;
     for message in &messages {
         let from = message.from.as_ref().map_or_else(

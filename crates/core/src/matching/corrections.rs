@@ -20,6 +20,46 @@ use crate::error::{CoreError, Result};
 use crate::store::matches::{self, Rematch};
 use crate::store::{corrections, entities, threads};
 
+/// Who makes corrections on this machine, for the log: the OS user.
+pub fn local_actor() -> String {
+    ["USER", "USERNAME", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
+        .unwrap_or_else(|| "local user".into())
+}
+
+/// How far a rule made from a correction reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum Always {
+    /// The message's sender address.
+    Sender,
+    /// The sender's domain and its subdomains.
+    Domain,
+}
+
+/// "Always file mail like this message's there": a sender rule for its
+/// sender's address or domain.
+pub fn rule_from_message(
+    conn: &mut Connection,
+    message_id: i64,
+    always: Always,
+    kind: EntityKind,
+    entity_id: &str,
+    actor: &str,
+    now: i64,
+) -> Result<Applied> {
+    let sender = matches::sender_of(conn, message_id)?.ok_or_else(|| {
+        CoreError::InvalidInput(format!("message {message_id} names no sender to make a rule for"))
+    })?;
+    let pattern = match always {
+        Always::Sender => sender,
+        Always::Domain => format!("@{}", super::addresses::domain_of(&sender).unwrap_or_default()),
+    };
+    add_rule(conn, &pattern, kind, entity_id, actor, now)
+}
+
 /// Which messages a correction applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {

@@ -104,6 +104,22 @@ pub fn contact(conn: &Connection, id: &str) -> Result<Option<Contact>> {
     Ok(Some(Contact { id, name, emails, company_id }))
 }
 
+/// The contacts on a deal, by name.
+pub fn deal_contacts(conn: &Connection, deal_id: &str) -> Result<Vec<Contact>> {
+    let ids: Vec<String> = conn
+        .prepare_cached(
+            "SELECT dc.contact_id FROM deal_contacts dc JOIN contacts c ON c.id = dc.contact_id
+              WHERE dc.deal_id = ?1 ORDER BY c.name, c.id",
+        )?
+        .query_map([deal_id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut contacts = Vec::with_capacity(ids.len());
+    for id in ids {
+        contacts.extend(contact(conn, &id)?);
+    }
+    Ok(contacts)
+}
+
 pub fn company(conn: &Connection, id: &str) -> Result<Option<Company>> {
     let row = conn
         .query_row("SELECT id, name FROM companies WHERE id = ?1", [id], |r| {

@@ -9,6 +9,7 @@ use ts_rs::TS;
 use super::deals::{self, Deal};
 use super::threads;
 use crate::error::Result;
+use crate::matching::Rule;
 
 /// What the timeline screen and `dealthread timeline --json` show.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
@@ -16,6 +17,11 @@ use crate::error::Result;
 pub struct DealTimeline {
     pub deal: Deal,
     pub messages: Vec<TimelineMessage>,
+    /// The deal's contacts from the CRM cache.
+    pub contacts: Vec<super::entities::Contact>,
+    /// The address that files mail under this deal (`deal+ID@inbound`),
+    /// when an inbound domain is set.
+    pub alias: Option<String>,
 }
 
 /// A thread within a deal's timeline, its messages in reply-tree order.
@@ -75,17 +81,24 @@ pub fn thread(conn: &Connection, thread_id: i64) -> Result<Vec<ThreadEntry>> {
         .collect())
 }
 
-/// Messages on no deal yet, newest first: what the review queue shows.
-pub fn unmatched(conn: &Connection, limit: u32) -> Result<Vec<TimelineMessage>> {
-    select(conn, "WHERE deal_id IS NULL ORDER BY sort_time DESC, id DESC LIMIT ?1", limit)
-}
-
 /// The timeline of a deal, or `None` when there is no such deal.
 pub fn deal_timeline(conn: &Connection, deal_id: &str) -> Result<Option<DealTimeline>> {
     let Some(deal) = deals::get(conn, deal_id)? else {
         return Ok(None);
     };
-    Ok(Some(DealTimeline { deal, messages: timeline(conn, deal_id)? }))
+    let config = super::matches::config(conn)?;
+    let alias = config.inbound_domains.first().map(|domain| {
+        format!(
+            "{}@{domain}",
+            config.alias_pattern.render(crate::matching::EntityKind::Deal, deal_id)
+        )
+    });
+    Ok(Some(DealTimeline {
+        messages: timeline(conn, deal_id)?,
+        contacts: super::entities::deal_contacts(conn, deal_id)?,
+        alias,
+        deal,
+    }))
 }
 
 /// A message as the timeline shows it.
@@ -107,6 +120,14 @@ pub struct TimelineMessage {
     pub thread_id: Option<i64>,
     pub deal_id: Option<String>,
     pub read: bool,
+    /// The rule that filed the message here, and why, in words.
+    pub match_rule: Option<Rule>,
+    pub match_reason: Option<String>,
+    /// Why the message is never pushed to the CRM, if it is not.
+    pub not_worthy_reason: Option<String>,
+    /// Where its activity stands with the CRM: queued, retrying, sent or
+    /// failed; `None` when nothing was queued.
+    pub push_state: Option<String>,
 }
 
 /// A deal's messages, oldest first (by Date, then arrival).
@@ -123,7 +144,11 @@ fn select(
 ) -> Result<Vec<TimelineMessage>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT id, date, from_name, from_address, subject, coalesce(latest_reply, text_body),
-                kind, has_attachments, parse_error, thread_id, deal_id, read_at IS NOT NULL
+                kind, has_attachments, parse_error, thread_id, deal_id, read_at IS NOT NULL,
+                match_rule, match_reason, not_worthy_reason,
+                (SELECT CASE WHEN o.state = 'sent' THEN 'sent' WHEN o.state = 'dead' THEN 'failed'
+                             WHEN o.attempts > 0 THEN 'retrying' ELSE 'queued' END
+                   FROM outbox o WHERE o.message_id = messages.id ORDER BY o.id DESC LIMIT 1)
          FROM messages {tail}"
     ))?;
     let rows = stmt.query_map([param], |row| {
@@ -141,6 +166,10 @@ fn select(
             thread_id: row.get(9)?,
             deal_id: row.get(10)?,
             read: row.get(11)?,
+            match_rule: row.get::<_, Option<String>>(12)?.as_deref().and_then(Rule::parse),
+            match_reason: row.get(13)?,
+            not_worthy_reason: row.get(14)?,
+            push_state: row.get(15)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

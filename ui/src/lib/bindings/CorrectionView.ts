@@ -8,4 +8,4 @@ action: string,
 /**
  * From what to what, in words.
  */
-summary: string, actor: string, created_at: number, undone_at: number | null, };
+summary: string, actor: string, created_at: number, undone_at: number | null, undone_by: string | null, };
