@@ -124,18 +124,23 @@ impl Background {
 }
 
 /// Pushes the outbox to every CRM connection, every `every`, for as long as
-/// the app runs. Closing or killing the app mid-request loses nothing: the
+/// the app runs, and pulls the CRM's entities every [`PULL_EVERY`]. Closing or killing the app mid-request loses nothing: the
 /// activity is sent again, with the same idempotency key, at the next start.
 pub fn start_pusher(db: PathBuf, every: std::time::Duration) {
     let spawned = std::thread::Builder::new().name("crm-push".into()).spawn(move || {
-        let store = match Store::open(&db) {
+        let mut store = match Store::open(&db) {
             Ok(store) => store,
             Err(error) => {
                 tracing::error!(%error, "the CRM push could not open the store");
                 return;
             }
         };
+        let mut last_pull: Option<std::time::Instant> = None;
         loop {
+            if last_pull.is_none_or(|at| at.elapsed() >= PULL_EVERY) {
+                pull_once(&mut store);
+                last_pull = Some(std::time::Instant::now());
+            }
             if let Err(error) = push_once(&store) {
                 tracing::warn!(%error, "CRM push failed");
             }
@@ -144,6 +149,33 @@ pub fn start_pusher(db: PathBuf, every: std::time::Duration) {
     });
     if let Err(error) = spawned {
         tracing::error!(%error, "could not start the CRM push");
+    }
+}
+
+/// How often the CRM's deals, contacts and companies are pulled again.
+const PULL_EVERY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Refreshes the entity cache from every CRM that offers it; a failure is
+/// logged and tried again at the next pull.
+fn pull_once(store: &mut Store) {
+    use dealthread_core::crm;
+    let accounts = match crm::accounts(store.conn()) {
+        Ok(accounts) => accounts,
+        Err(error) => {
+            tracing::warn!(%error, "could not list the CRM connections");
+            return;
+        }
+    };
+    for account in accounts.iter().filter(|a| a.paused_reason.is_none()) {
+        match crm::pull_entities(store, account) {
+            Ok(Some(report)) => tracing::info!(crm = %account.name, deals = report.imported.deals,
+                contacts = report.imported.contacts, companies = report.imported.companies,
+                offered = report.imported.offered, "pulled CRM entities"),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(crm = %account.name, %error, "pulling CRM entities failed")
+            }
+        }
     }
 }
 

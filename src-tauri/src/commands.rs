@@ -176,3 +176,26 @@ pub async fn outbox_replay(
     use dealthread_core::crm::outbox;
     state.with_store(|store| outbox::replay(store.conn(), id, outbox::now_ms()))
 }
+
+/// Exactly what the CRM would receive for a message (its sharing level and
+/// the redaction rules applied).
+#[tauri::command]
+pub async fn activity_preview(
+    state: State<'_, AppState>,
+    message_id: i64,
+) -> Result<serde_json::Value, CommandError> {
+    state.with_store(|store| dealthread_core::crm::sharing::payload(store.conn(), message_id))
+}
+
+/// Sets a deal's or contact's sharing level; `null` falls back to the default.
+#[tauri::command]
+pub async fn set_sharing_level(
+    state: State<'_, AppState>,
+    kind: dealthread_core::matching::EntityKind,
+    id: String,
+    level: Option<dealthread_core::crm::sharing::SharingLevel>,
+) -> Result<(), CommandError> {
+    state.with_store(|store| {
+        dealthread_core::crm::sharing::set_level(store.conn(), kind, &id, level, ingest::unix_now())
+    })
+}

@@ -49,6 +49,8 @@ fn main() {
             commands::outbox_view,
             commands::outbox_retry,
             commands::outbox_replay,
+            commands::activity_preview,
+            commands::set_sharing_level,
             matching::review_queue,
             matching::match_view,
             matching::find_entities,

@@ -35,6 +35,10 @@ fn store_with_mail(dir: &std::path::Path, count: usize) -> Store {
             .expect("ingest");
     }
     dealthread_core::crm::save(store.conn(), "hooks", webhook::KIND, "{}", 0).expect("account");
+    // These tests are about faults, not flood control (tested on its own):
+    // the corpus's few sender domains would otherwise be paced over hours.
+    dealthread_core::store::settings::set(store.conn(), "flood_limit_per_hour", "1000000")
+        .expect("no flood limit");
     store
 }
 
@@ -227,4 +231,154 @@ fn a_correction_sends_one_update_and_never_a_second_create() {
     assert!(updates.iter().all(|u| u["data"]["deal_id"] == target.as_str()), "{updates:#?}");
     let ignored = updates.iter().filter(|u| u["data"]["crm_worthy"] == false).count();
     assert_eq!(ignored, 1, "the ignored message's update says so");
+}
+
+/// A store with hand-written messages: `(sender, deal, body)` each.
+fn store_with(dir: &std::path::Path, mails: &[(&str, &str, &str)]) -> Store {
+    let mut store = Store::open_with_key(&dir.join("s.db"), Some(StoreKey::from_bytes([8; 32])))
+        .expect("open the store");
+    let batch: Vec<ingest::RawMessage> = mails
+        .iter()
+        .enumerate()
+        .map(|(i, (from, deal, body))| ingest::RawMessage {
+            bytes: format!(
+                "From: {from}\r\nTo: sam@acme.example\r\nCc: deal+{deal}@in.acme.example\r\nSubject: Order {i}\r\n\
+                 Date: Tue, 10 Nov 2026 10:{:02}:00 +0000\r\nMessage-ID: <s{i}@test>\r\n\r\n{body}\r\n",
+                i % 60
+            )
+            .into_bytes(),
+            source: "file".into(),
+            locator: format!("s{i}"),
+        })
+        .collect();
+    ingest::ingest_batch(&mut store, &batch, &ReadOptions::default(), 1_800_000_000)
+        .expect("ingest");
+    dealthread_core::crm::save(store.conn(), "hooks", webhook::KIND, "{}", 0).expect("account");
+    store
+}
+
+#[test]
+fn each_deal_shares_what_its_level_allows_and_numbers_are_redacted() {
+    use dealthread_core::crm::sharing::{self, SharingLevel};
+    use dealthread_core::matching::EntityKind;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let body = "Please charge card 4111 1111 1111 1111, order 1234567890123 stays.\r\n\r\n> old quoted text";
+    let store = store_with(
+        dir.path(),
+        &[
+            ("buyer@a.example", "D-1", body),
+            ("buyer@b.example", "D-2", body),
+            ("buyer@c.example", "D-3", body),
+        ],
+    );
+    sharing::set_level(store.conn(), EntityKind::Deal, "D-1", Some(SharingLevel::Metadata), 0)
+        .expect("level");
+    sharing::set_level(store.conn(), EntityKind::Deal, "D-3", Some(SharingLevel::Full), 0)
+        .expect("level");
+    let receiver = Receiver::start(SECRET);
+    outbox::enqueue_new(store.conn(), "hooks", outbox::now_ms()).expect("enqueue");
+    outbox::push(
+        store.conn(),
+        "hooks",
+        &adapter(&receiver, Duration::from_secs(2)),
+        quick(),
+        &|| false,
+    )
+    .expect("push");
+
+    let sent: std::collections::HashMap<String, serde_json::Value> = receiver
+        .activities()
+        .into_values()
+        .map(|a| {
+            (
+                a.body["data"]["deal_id"].as_str().unwrap_or_default().to_string(),
+                a.body["data"].clone(),
+            )
+        })
+        .collect();
+    let metadata = &sent["D-1"];
+    assert_eq!(metadata["sharing"], "metadata");
+    assert!(
+        metadata.get("subject").is_none() && metadata.get("latest_reply").is_none(),
+        "{metadata:#}"
+    );
+    assert_eq!(metadata["from"]["address"], "buyer@a.example");
+
+    let default = &sent["D-2"];
+    assert_eq!(default["sharing"], "latest_reply", "the default level");
+    assert_eq!(default["subject"], "Order 1");
+    let reply = default["latest_reply"].as_str().expect("the latest reply");
+    assert!(!reply.contains("4111 1111 1111 1111") && reply.contains("1234567890123"), "{reply}");
+    assert!(default.get("text").is_none(), "no full body at the default level");
+
+    let full = &sent["D-3"];
+    let text = full["text"].as_str().expect("the full text");
+    assert!(text.contains("old quoted text") && !text.contains("4111 1111 1111 1111"), "{text}");
+    assert_eq!(full["redacted"], 1);
+    assert!(full["attachments"].is_array());
+
+    // The preview is exactly what was sent.
+    let id: i64 = store
+        .conn()
+        .query_row("SELECT id FROM messages WHERE deal_id = 'D-3'", [], |r| r.get(0))
+        .expect("id");
+    assert_eq!(&sharing::payload(store.conn(), id).expect("preview"), full);
+}
+
+#[test]
+fn flood_control_holds_a_noisy_domain_back_and_lets_the_others_through() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut mails: Vec<(String, &str, &str)> =
+        (0..12).map(|i| (format!("bot{i}@noisy.example"), "D-1", "Automated order")).collect();
+    mails.extend((0..3).map(|i| (format!("person{i}@quiet.example"), "D-2", "A question")));
+    let refs: Vec<(&str, &str, &str)> =
+        mails.iter().map(|(f, d, b)| (f.as_str(), *d, *b)).collect();
+    let store = store_with(dir.path(), &refs);
+    dealthread_core::store::settings::set(store.conn(), "flood_limit_per_hour", "5")
+        .expect("limit");
+    let receiver = Receiver::start(SECRET);
+    outbox::enqueue_new(store.conn(), "hooks", outbox::now_ms()).expect("enqueue");
+    let policy = Policy { until_empty: false, ..quick() };
+    let report = outbox::push(
+        store.conn(),
+        "hooks",
+        &adapter(&receiver, Duration::from_secs(2)),
+        policy,
+        &|| false,
+    )
+    .expect("push");
+    assert_eq!((report.sent, report.held), (8, 7), "{report:?}");
+
+    let from: Vec<String> = receiver
+        .activities()
+        .values()
+        .map(|a| a.body["data"]["from"]["address"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(from.iter().filter(|a| a.ends_with("@noisy.example")).count(), 5);
+    assert_eq!(
+        from.iter().filter(|a| a.ends_with("@quiet.example")).count(),
+        3,
+        "others are not held"
+    );
+    let counts = outbox::counts(store.conn(), Some("hooks")).expect("counts");
+    assert_eq!((counts.held, counts.pending, counts.sent), (7, 0, 8), "{counts:?}");
+    let held = outbox::unsent(store.conn()).expect("rows");
+    assert!(
+        held.iter().all(|r| r
+            .held_reason
+            .as_deref()
+            .is_some_and(|h| h.contains("5 activities from noisy.example"))),
+        "{held:?}"
+    );
+    // A second pass within the hour sends nothing more from that domain.
+    let again = outbox::push(
+        store.conn(),
+        "hooks",
+        &adapter(&receiver, Duration::from_secs(2)),
+        policy,
+        &|| false,
+    )
+    .expect("push");
+    assert_eq!(again.sent, 0, "{again:?}");
 }

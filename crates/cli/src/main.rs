@@ -165,6 +165,17 @@ enum CrmCommand {
         #[command(subcommand)]
         kind: CrmKind,
     },
+    /// What a deal's or contact's activities share: metadata, latest_reply
+    /// (subject and latest reply, the default) or full; `clear` falls back.
+    Share {
+        #[command(flatten)]
+        target: commands::crm::ShareTarget,
+        #[arg(value_name = "metadata|latest_reply|full|clear")]
+        level: String,
+    },
+    /// Show or change the default sharing level, the redaction rules and
+    /// the flood limit.
+    Settings(commands::crm::CrmSettings),
 }
 
 #[derive(Subcommand)]
@@ -226,6 +237,8 @@ enum OutboxCommand {
     /// Put dead-letter activities back in the queue (one, or all) once
     /// their cause is fixed.
     Replay { id: Option<i64> },
+    /// Exactly what would be sent to the CRM for a message (JSON).
+    Preview { message: i64 },
 }
 
 #[derive(Subcommand)]
@@ -412,6 +425,12 @@ fn main() -> ExitCode {
         Command::Crm { command: CrmCommand::Pull { name } } => {
             commands::crm::pull(&db, name.as_deref())
         }
+        Command::Crm { command: CrmCommand::Share { target, level } } => {
+            commands::crm::share(&db, &target, &level)
+        }
+        Command::Crm { command: CrmCommand::Settings(settings) } => {
+            commands::crm::settings(&db, &settings)
+        }
         Command::Crm {
             command:
                 CrmCommand::Add { kind: CrmKind::Webhook { name, url, pin, timeout_secs, secret_env } },
@@ -438,6 +457,7 @@ fn main() -> ExitCode {
             OutboxCommand::Push { wait } => commands::outbox::push(&db, wait),
             OutboxCommand::Retry { id } => commands::outbox::retry(&db, id),
             OutboxCommand::Replay { id } => commands::outbox::replay(&db, id),
+            OutboxCommand::Preview { message } => commands::outbox::preview(&db, message),
         },
     };
     match outcome {

@@ -52,6 +52,13 @@ fn a_push_killed_twenty_times_still_delivers_each_activity_once() {
         .output()
         .expect("crm add webhook");
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    // This is a test of crashes, not of flood control: a backfill this size
+    // from a handful of domains would otherwise be paced over hours.
+    let unlimited = dealthread(&db)
+        .args(["crm", "settings", "--flood-per-hour", "1000000"])
+        .output()
+        .expect("crm settings");
+    assert!(unlimited.status.success(), "{}", String::from_utf8_lossy(&unlimited.stderr));
     let worthy = scalar(&db, "SELECT count(*) FROM outbox");
     assert!(worthy > 200, "activities queued: {worthy}");
 

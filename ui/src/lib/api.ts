@@ -10,6 +10,7 @@ import type { EntityKind } from './bindings/EntityKind';
 import type { EntityRef } from './bindings/EntityRef';
 import type { MatchView } from './bindings/MatchView';
 import type { ReviewItem } from './bindings/ReviewItem';
+import type { SharingLevel } from './bindings/SharingLevel';
 import type { Suggestion } from './bindings/Suggestion';
 import type { CommandError } from './bindings/CommandError';
 import type { DealSummary } from './bindings/DealSummary';
@@ -29,6 +30,7 @@ export type {
   EntityRef,
   MatchView,
   ReviewItem,
+  SharingLevel,
   Suggestion,
   CommandError,
   DealSummary,
@@ -89,6 +91,10 @@ export const api = {
     call<Applied>('merge_threads', { messageId, otherId }),
   undoCorrection: (id: number | null) => call<Applied>('undo_correction', { id }),
   correctionLog: () => call<CorrectionView[]>('correction_log'),
+  activityPreview: (messageId: number) =>
+    call<Record<string, unknown>>('activity_preview', { messageId }),
+  setSharingLevel: (kind: EntityKind, id: string, level: SharingLevel | null) =>
+    call<void>('set_sharing_level', { kind, id, level }),
   /** Calls `handler` with each background sync update until the returned function is called. */
   onSourceState: (handler: (state: SourceState) => void): Promise<UnlistenFn> =>
     listen<SourceState>('source-state', (event) => handler(event.payload)),

@@ -4,7 +4,9 @@ use anyhow::Context;
 use dealthread_core::entities::EntitiesFile;
 use dealthread_core::ingest::unix_now;
 
-use dealthread_core::crm::{self, webhook};
+use dealthread_core::crm::sharing::{self, SharingLevel};
+use dealthread_core::crm::{self, outbox, webhook};
+use dealthread_core::matching::EntityKind;
 use dealthread_core::secrets;
 
 use super::{Done, open_store};
@@ -73,6 +75,105 @@ pub fn pull_all(store: &mut dealthread_core::Store, only: Option<&str>) -> anyho
         }
     }
     Ok(healthy)
+}
+
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct ShareTarget {
+    #[arg(long, value_name = "ID")]
+    deal: Option<String>,
+    #[arg(long, value_name = "ID")]
+    contact: Option<String>,
+    /// The level for deals and contacts without one of their own.
+    #[arg(long)]
+    default: bool,
+}
+
+pub fn share(db: &Path, target: &ShareTarget, level: &str) -> anyhow::Result<Done> {
+    let store = open_store(db)?;
+    let parsed = match level {
+        "clear" => None,
+        other => Some(SharingLevel::parse(other).ok_or_else(|| {
+            anyhow::anyhow!(
+                "sharing level {other:?}: expected metadata, latest_reply, full or clear"
+            )
+        })?),
+    };
+    let (kind, id) = match (&target.deal, &target.contact) {
+        (Some(id), _) => (EntityKind::Deal, id),
+        (_, Some(id)) => (EntityKind::Contact, id),
+        _ => {
+            let level =
+                parsed.ok_or_else(|| anyhow::anyhow!("the default level cannot be cleared"))?;
+            sharing::set_default_level(store.conn(), level)?;
+            println!(
+                "deals and contacts without a level of their own now share: {}",
+                level.as_str()
+            );
+            return Ok(Done::Ok);
+        }
+    };
+    if !dealthread_core::store::entities::exists(store.conn(), kind, id)? {
+        anyhow::bail!("{} {id} is not in the CRM cache", kind.as_str());
+    }
+    sharing::set_level(store.conn(), kind, id, parsed, unix_now())?;
+    match parsed {
+        Some(level) => println!("{} {id} now shares: {}", kind.as_str(), level.as_str()),
+        None => println!("{} {id} uses the default level again", kind.as_str()),
+    }
+    Ok(Done::Ok)
+}
+
+#[derive(clap::Args)]
+pub struct CrmSettings {
+    /// Activities one sender domain may create per hour in each CRM; the
+    /// rest waits in the outbox.
+    #[arg(long, value_name = "N")]
+    flood_per_hour: Option<u32>,
+    /// Which numbers to redact before anything leaves: a comma-separated
+    /// list of card, iban, ssn, or none.
+    #[arg(long, value_name = "KINDS")]
+    redact: Option<String>,
+}
+
+pub fn settings(db: &Path, args: &CrmSettings) -> anyhow::Result<Done> {
+    let store = open_store(db)?;
+    let conn = store.conn();
+    if let Some(n) = args.flood_per_hour {
+        if n == 0 {
+            anyhow::bail!("--flood-per-hour must be at least 1");
+        }
+        dealthread_core::store::settings::set(conn, "flood_limit_per_hour", &n.to_string())?;
+    }
+    if let Some(kinds) = &args.redact {
+        let mut rules = dealthread_mail::redact::RedactionRules {
+            us_ssn: false,
+            payment_card: false,
+            iban: false,
+        };
+        for kind in kinds.split(',').map(str::trim).filter(|k| !k.is_empty() && *k != "none") {
+            match kind {
+                "card" => rules.payment_card = true,
+                "iban" => rules.iban = true,
+                "ssn" => rules.us_ssn = true,
+                other => anyhow::bail!("--redact: {other:?} is not one of card, iban, ssn, none"),
+            }
+        }
+        sharing::set_redaction_rules(conn, &rules)?;
+    }
+    let rules = sharing::redaction_rules(conn)?;
+    let redacted: Vec<&str> =
+        [(rules.payment_card, "card"), (rules.iban, "iban"), (rules.us_ssn, "ssn")]
+            .into_iter()
+            .filter_map(|(on, name)| on.then_some(name))
+            .collect();
+    println!("default sharing level: {}", sharing::default_level(conn)?.as_str());
+    println!(
+        "redacted before sending: {}",
+        if redacted.is_empty() { "nothing".into() } else { redacted.join(", ") }
+    );
+    println!("flood limit: {} activities per sender domain per hour", outbox::flood_limit(conn)?);
+    Ok(Done::Ok)
 }
 
 pub fn add_webhook(

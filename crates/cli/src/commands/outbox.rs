@@ -19,8 +19,8 @@ pub fn list(db: &Path) -> anyhow::Result<Done> {
     for account in &accounts {
         let c = outbox::counts(store.conn(), Some(&account.name))?;
         println!(
-            "{}: {} pending, {} in flight, {} failed (retrying), {} dead, {} sent",
-            account.name, c.pending, c.in_flight, c.failed, c.dead, c.sent
+            "{}: {} pending, {} in flight, {} failed (retrying), {} dead, {} sent, {} held by flood control",
+            account.name, c.pending, c.in_flight, c.failed, c.dead, c.sent, c.held
         );
         if let Some(reason) = &account.paused_reason {
             println!("  paused: {reason}");
@@ -36,11 +36,20 @@ pub fn list(db: &Path) -> anyhow::Result<Done> {
         if row.state == "pending" && row.next_attempt_ms > now {
             line.push_str(&format!(", next in {} s", (row.next_attempt_ms - now) / 1000 + 1));
         }
-        if let Some(error) = &row.last_error {
+        if let Some(held) = &row.held_reason {
+            line.push_str(&format!(": {held}"));
+        } else if let Some(error) = &row.last_error {
             line.push_str(&format!(": {error}"));
         }
         super::print_line(&line)?;
     }
+    Ok(Done::Ok)
+}
+
+pub fn preview(db: &Path, message: i64) -> anyhow::Result<Done> {
+    let store = open_store(db)?;
+    let payload = dealthread_core::crm::sharing::payload(store.conn(), message)?;
+    super::print_line(&serde_json::to_string_pretty(&payload)?)?;
     Ok(Done::Ok)
 }
 
@@ -84,6 +93,9 @@ pub fn push_all(store: &Store, wait: Option<Duration>) -> anyhow::Result<bool> {
                     "{}: {} sent, {} to retry, {} dead-lettered",
                     account.name, report.sent, report.retried, report.dead
                 );
+                if report.held > 0 {
+                    line.push_str(&format!(", {} held by flood control", report.held));
+                }
                 if let Some(reason) = report.paused {
                     healthy = false;
                     line.push_str(&format!("; paused: {reason}"));

@@ -8,6 +8,7 @@
 
 pub mod hubspot;
 pub mod outbox;
+pub mod sharing;
 pub mod webhook;
 
 use rusqlite::{Connection, OptionalExtension, params};

@@ -117,20 +117,31 @@ pub struct Counts {
     pub dead: i64,
     #[ts(type = "number")]
     pub sent: i64,
+    /// Held back by flood control: their sender's domain sent its hourly
+    /// share already.
+    #[ts(type = "number")]
+    pub held: i64,
 }
 
 pub fn counts(conn: &Connection, crm: Option<&str>) -> Result<Counts> {
     let mut counts = Counts::default();
     let mut stmt = conn.prepare(
-        "SELECT state, attempts > 0, count(*) FROM outbox WHERE ?1 IS NULL OR crm = ?1
-         GROUP BY state, attempts > 0",
+        "SELECT state, attempts > 0, held_reason IS NOT NULL, count(*) FROM outbox
+          WHERE ?1 IS NULL OR crm = ?1
+         GROUP BY state, attempts > 0, held_reason IS NOT NULL",
     )?;
     let rows = stmt.query_map([crm], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, r.get::<_, i64>(2)?))
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, bool>(1)?,
+            r.get::<_, bool>(2)?,
+            r.get::<_, i64>(3)?,
+        ))
     })?;
     for row in rows {
-        let (state, tried, n) = row?;
+        let (state, tried, held, n) = row?;
         match (state.as_str(), tried) {
+            ("pending", _) if held => counts.held += n,
             ("pending", false) => counts.pending += n,
             ("pending", true) => counts.failed += n,
             ("in_flight", _) => counts.in_flight += n,
@@ -155,6 +166,8 @@ pub struct Row {
     pub attempts: i64,
     pub subject: Option<String>,
     pub last_error: Option<String>,
+    /// Why flood control holds it back, while it does.
+    pub held_reason: Option<String>,
     #[ts(type = "number")]
     pub next_attempt_ms: i64,
 }
@@ -163,7 +176,7 @@ pub struct Row {
 pub fn unsent(conn: &Connection) -> Result<Vec<Row>> {
     let mut stmt = conn.prepare(
         "SELECT o.id, o.crm, o.operation, o.state, o.attempts, m.subject, o.last_error,
-                o.next_attempt_ms
+                o.next_attempt_ms, o.held_reason
          FROM outbox o JOIN messages m ON m.id = o.message_id
          WHERE o.state != 'sent'
          ORDER BY o.state = 'dead' DESC, o.next_attempt_ms, o.id",
@@ -178,6 +191,7 @@ pub fn unsent(conn: &Connection) -> Result<Vec<Row>> {
             subject: r.get(5)?,
             last_error: r.get(6)?,
             next_attempt_ms: r.get(7)?,
+            held_reason: r.get(8)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -208,6 +222,8 @@ pub struct PushReport {
     pub sent: usize,
     pub retried: usize,
     pub dead: usize,
+    /// Held back by flood control this pass (they wait in the outbox).
+    pub held: usize,
     /// Set when the CRM refused the credentials and pushing stopped.
     pub paused: Option<String>,
 }
@@ -270,8 +286,16 @@ pub fn push(
                 _ => break,
             }
         };
+        if let Some(held) = flood_hold(conn, crm, &item, now)? {
+            conn.execute(
+                "UPDATE outbox SET held_reason = ?1, next_attempt_ms = ?2 WHERE id = ?3",
+                params![held.0, held.1, item.id],
+            )?;
+            report.held += 1;
+            continue;
+        }
         conn.execute(
-            "UPDATE outbox SET state = 'in_flight', updated_at = ?1 WHERE id = ?2",
+            "UPDATE outbox SET state = 'in_flight', held_reason = NULL, updated_at = ?1 WHERE id = ?2",
             params![now / 1000, item.id],
         )?;
         let delivery = adapter.deliver(&item);
@@ -331,6 +355,56 @@ pub fn push(
     Ok(report)
 }
 
+/// Activities a sender domain may create per hour in one CRM before the
+/// rest waits (the `flood_limit_per_hour` setting).
+pub const DEFAULT_FLOOD_LIMIT: i64 = 200;
+
+pub fn flood_limit(conn: &Connection) -> Result<i64> {
+    Ok(crate::store::settings::get(conn, "flood_limit_per_hour")?
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(DEFAULT_FLOOD_LIMIT))
+}
+
+/// Flood control: when the item's sender domain has created its hourly
+/// share of activities in this CRM already, why it waits and until when
+/// (ms). Updates always go: they change no count in the CRM.
+fn flood_hold(
+    conn: &Connection,
+    crm: &str,
+    item: &Item,
+    now_ms: i64,
+) -> Result<Option<(String, i64)>> {
+    if item.operation != "create" {
+        return Ok(None);
+    }
+    let Some(domain) =
+        item.payload["from"]["address"].as_str().and_then(crate::matching::addresses::domain_of)
+    else {
+        return Ok(None);
+    };
+    let limit = flood_limit(conn)?;
+    let window_start = now_ms / 1000 - 3600;
+    let (sent, oldest): (i64, Option<i64>) = conn
+        .prepare_cached(
+            "SELECT count(*), min(o.sent_at) FROM outbox o JOIN messages m ON m.id = o.message_id
+              WHERE o.crm = ?1 AND o.state = 'sent' AND o.operation = 'create' AND o.sent_at >= ?2
+                AND lower(m.from_address) LIKE '%@' || ?3",
+        )?
+        .query_row(params![crm, window_start, domain], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if sent < limit {
+        return Ok(None);
+    }
+    let until_ms = (oldest.unwrap_or(now_ms / 1000) + 3600) * 1000;
+    let reason = format!(
+        "held by flood control: {sent} activities from {domain} in the last hour (limit {limit}); goes at {}",
+        httpdate::fmt_http_date(
+            std::time::UNIX_EPOCH + Duration::from_millis(until_ms.max(0) as u64)
+        )
+    );
+    Ok(Some((reason, until_ms.max(now_ms + 1000))))
+}
+
 fn dead(conn: &Connection, id: i64, attempts: i64, reason: &str, now: i64) -> Result<()> {
     conn.execute(
         "UPDATE outbox SET state = 'dead', attempts = ?1, last_error = ?2, updated_at = ?3
@@ -362,7 +436,7 @@ fn next_due(conn: &Connection, crm: &str, now: i64) -> Result<Option<Item>> {
     let Some((id, operation, idempotency_key, attempts, message_id)) = row else {
         return Ok(None);
     };
-    let payload = activity(conn, message_id)?;
+    let payload = super::sharing::payload(conn, message_id)?;
     let (crm_object_id, create_key) = if operation == "update" {
         conn.query_row(
             "SELECT crm_object_id, idempotency_key FROM outbox
@@ -376,41 +450,6 @@ fn next_due(conn: &Connection, crm: &str, now: i64) -> Result<Option<Item>> {
         (None, None)
     };
     Ok(Some(Item { id, operation, idempotency_key, attempts, payload, crm_object_id, create_key }))
-}
-
-/// What is shared about a message: its metadata, subject and latest reply
-/// (the default sharing level; never the full body or attachments).
-fn activity(conn: &Connection, message_id: i64) -> Result<serde_json::Value> {
-    Ok(conn.query_row(
-        "SELECT dedupe_key, message_id, subject, from_name, from_address, date, deal_id,
-                latest_reply, document -> '$.to', document -> '$.cc', has_attachments,
-                contact_id, company_id, crm_worthy
-         FROM messages WHERE id = ?1",
-        [message_id],
-        |r| {
-            let list = |i: usize| -> rusqlite::Result<serde_json::Value> {
-                Ok(r.get::<_, Option<String>>(i)?
-                    .and_then(|json| serde_json::from_str(&json).ok())
-                    .unwrap_or(serde_json::Value::Array(Vec::new())))
-            };
-            Ok(serde_json::json!({
-                "dedupe_key": r.get::<_, String>(0)?,
-                "message_id": r.get::<_, Option<String>>(1)?,
-                "direction": "inbound",
-                "subject": r.get::<_, Option<String>>(2)?,
-                "from": {"name": r.get::<_, Option<String>>(3)?, "address": r.get::<_, Option<String>>(4)?},
-                "to": list(8)?,
-                "cc": list(9)?,
-                "date": r.get::<_, Option<String>>(5)?,
-                "deal_id": r.get::<_, Option<String>>(6)?,
-                "contact_id": r.get::<_, Option<String>>(11)?,
-                "company_id": r.get::<_, Option<String>>(12)?,
-                "crm_worthy": r.get::<_, bool>(13)?,
-                "latest_reply": r.get::<_, Option<String>>(7)?,
-                "has_attachments": r.get::<_, bool>(10)?,
-            }))
-        },
-    )?)
 }
 
 pub fn now_ms() -> i64 {

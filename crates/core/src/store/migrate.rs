@@ -37,6 +37,7 @@ const MIGRATIONS: &[(&str, &str, Option<Backfill>)] = &[
     ("0009_provider", include_str!("migrations/0009_provider.sql"), None),
     ("0010_outbox", include_str!("migrations/0010_outbox.sql"), None),
     ("0011_matching", include_str!("migrations/0011_matching.sql"), None),
+    ("0012_sharing", include_str!("migrations/0012_sharing.sql"), None),
 ];
 
 pub fn latest_version() -> i64 {

@@ -22,6 +22,10 @@ pub struct DealTimeline {
     /// The address that files mail under this deal (`deal+ID@inbound`),
     /// when an inbound domain is set.
     pub alias: Option<String>,
+    /// What the deal's activities share with the CRM: its own level, if
+    /// set, and the default otherwise.
+    pub sharing_level: Option<crate::crm::sharing::SharingLevel>,
+    pub default_sharing: crate::crm::sharing::SharingLevel,
 }
 
 /// A thread within a deal's timeline, its messages in reply-tree order.
@@ -97,6 +101,12 @@ pub fn deal_timeline(conn: &Connection, deal_id: &str) -> Result<Option<DealTime
         messages: timeline(conn, deal_id)?,
         contacts: super::entities::deal_contacts(conn, deal_id)?,
         alias,
+        sharing_level: crate::crm::sharing::level_of(
+            conn,
+            crate::matching::EntityKind::Deal,
+            Some(deal_id),
+        )?,
+        default_sharing: crate::crm::sharing::default_level(conn)?,
         deal,
     }))
 }

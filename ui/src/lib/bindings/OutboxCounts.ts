@@ -11,4 +11,9 @@ pending: number, in_flight: number,
 /**
  * Failed at least once and waiting to be retried.
  */
-failed: number, dead: number, sent: number, };
+failed: number, dead: number, sent: number, 
+/**
+ * Held back by flood control: their sender's domain sent its hourly
+ * share already.
+ */
+held: number, };

@@ -3,4 +3,8 @@
 /**
  * A row as `outbox list` shows it.
  */
-export type OutboxRow = { id: number, crm: string, operation: string, state: string, attempts: number, subject: string | null, last_error: string | null, next_attempt_ms: number, };
+export type OutboxRow = { id: number, crm: string, operation: string, state: string, attempts: number, subject: string | null, last_error: string | null, 
+/**
+ * Why flood control holds it back, while it does.
+ */
+held_reason: string | null, next_attempt_ms: number, };
