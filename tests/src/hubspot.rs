@@ -74,6 +74,8 @@ struct Inner {
     recent: VecDeque<Instant>,
     rate_limited: usize,
     searches: usize,
+    batches: usize,
+    lost_answers: usize,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -99,10 +101,13 @@ impl HubSpot {
             recent: VecDeque::new(),
             rate_limited: 0,
             searches: 0,
+            batches: 0,
+            lost_answers: 0,
         }));
         let app = axum::Router::new()
             .route("/crm/v3/objects/emails", post(create))
             .route("/crm/v3/objects/emails/search", post(search))
+            .route("/crm/v3/objects/emails/batch/create", post(create_batch))
             .route("/crm/v3/objects/emails/{id}", delete(archive))
             .route("/crm/v4/objects/emails/{id}/associations/{kind}", get(associations))
             .route("/crm/v4/objects/emails/{id}/associations/default/{kind}/{to}", put(associate))
@@ -169,6 +174,16 @@ impl HubSpot {
         self.lock().searches
     }
 
+    /// Creates committed whose answer was then held past the timeout.
+    pub fn lost_answers(&self) -> usize {
+        self.lock().lost_answers
+    }
+
+    /// `batch/create` requests received.
+    pub fn batches(&self) -> usize {
+        self.lock().batches
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -218,18 +233,86 @@ async fn search(
     }
     inner.searches += 1;
     let filter = &body["filterGroups"][0]["filters"][0];
-    let (Some(name), Some("EQ"), Some(value)) =
-        (filter["propertyName"].as_str(), filter["operator"].as_str(), filter["value"].as_str())
-    else {
-        return error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Unsupported filter.");
+    let name = filter["propertyName"].as_str().unwrap_or_default();
+    let wanted: Vec<&str> = match filter["operator"].as_str() {
+        Some("EQ") => filter["value"].as_str().into_iter().collect(),
+        Some("IN") => {
+            filter["values"].as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect()
+        }
+        _ => return error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Unsupported filter."),
     };
+    if name.is_empty() || wanted.is_empty() || wanted.len() > 100 {
+        return error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Unsupported filter.");
+    }
     let results: Vec<serde_json::Value> = inner
         .emails
         .iter()
-        .filter(|e| !e.archived && e.properties.get(name).and_then(|v| v.as_str()) == Some(value))
+        .filter(|e| {
+            !e.archived
+                && e.properties
+                    .get(name)
+                    .and_then(|v| v.as_str())
+                    .is_some_and(|v| wanted.contains(&v))
+        })
         .map(|e| serde_json::json!({"id": e.id, "properties": e.properties}))
         .collect();
     Json(serde_json::json!({"total": results.len(), "results": results})).into_response()
+}
+
+/// Reads and validates one engagement to create (properties, and
+/// associations to records that exist).
+fn engagement(inner: &Inner, body: &serde_json::Value) -> Result<Email, Box<Response>> {
+    let bad = |message: &str| Box::new(error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message));
+    let Some(properties) = body["properties"].as_object().cloned() else {
+        return Err(bad("properties is required."));
+    };
+    if properties.get("hs_timestamp").is_none_or(|t| t.is_null()) {
+        return Err(bad("hs_timestamp is required."));
+    }
+    let mut email = Email {
+        id: String::new(),
+        properties,
+        deals: Vec::new(),
+        contacts: Vec::new(),
+        companies: Vec::new(),
+        archived: false,
+    };
+    for association in body["associations"].as_array().cloned().unwrap_or_default() {
+        let id = association["to"]["id"].as_str().unwrap_or_default().to_string();
+        let kind = match association["types"][0]["associationTypeId"].as_u64() {
+            Some(210) => "deals",
+            Some(198) => "contacts",
+            Some(186) => "companies",
+            _ => "unknown",
+        };
+        if !inner.exists(kind, &id) {
+            return Err(bad(&format!("One or more associations are invalid: {kind} {id}")));
+        }
+        if let Some(list) = email.associated(kind) {
+            list.push(id);
+        }
+    }
+    Ok(email)
+}
+
+/// The fault roll for a request named by `key` (an outbox key, or a
+/// batch's first): its attempt number and a number below 100.
+fn roll(inner: &mut Inner, key: &str) -> (u32, u64) {
+    let attempt = {
+        let n = inner.attempts.entry(key.to_string()).or_insert(0);
+        *n += 1;
+        *n
+    };
+    let digest = Sha256::digest(format!("{key}#{attempt}").as_bytes());
+    (attempt, u64::from_be_bytes(digest[..8].try_into().unwrap_or_default()) % 100)
+}
+
+fn store_email(inner: &mut Inner, mut email: Email) -> serde_json::Value {
+    let id = format!("{}", 80_000_000 + inner.emails.len());
+    email.id = id.clone();
+    let answer = serde_json::json!({"id": id, "properties": email.properties, "archived": false});
+    inner.emails.push(email);
+    answer
 }
 
 async fn create(
@@ -238,65 +321,81 @@ async fn create(
     Json(body): Json<serde_json::Value>,
 ) -> Response {
     let (answer, stall) = {
-        let mut inner = shared.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(answer) = refusal(&mut inner, &headers) {
-            return answer;
-        }
-        let Some(properties) = body["properties"].as_object().cloned() else {
-            return error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "properties is required.");
+        let mut inner = match admit(&shared, &headers) {
+            Ok(inner) => inner,
+            Err(answer) => return *answer,
         };
-        if properties.get("hs_timestamp").is_none_or(|t| t.is_null()) {
-            return error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "hs_timestamp is required.");
-        }
-        let mut email = Email {
-            id: String::new(),
-            properties: properties.clone(),
-            deals: Vec::new(),
-            contacts: Vec::new(),
-            companies: Vec::new(),
-            archived: false,
+        let email = match engagement(&inner, &body) {
+            Ok(email) => email,
+            Err(answer) => return *answer,
         };
-        for association in body["associations"].as_array().cloned().unwrap_or_default() {
-            let id = association["to"]["id"].as_str().unwrap_or_default().to_string();
-            let kind = match association["types"][0]["associationTypeId"].as_u64() {
-                Some(210) => "deals",
-                Some(198) => "contacts",
-                Some(186) => "companies",
-                _ => "unknown",
-            };
-            if !inner.exists(kind, &id) {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "VALIDATION_ERROR",
-                    &format!("One or more associations are invalid: {kind} {id}"),
-                );
-            }
-            if let Some(list) = email.associated(kind) {
-                list.push(id);
-            }
-        }
-        let key =
-            properties.get("dealthread_key").and_then(|k| k.as_str()).unwrap_or("").to_string();
-        let attempt = {
-            let n = inner.attempts.entry(key.clone()).or_insert(0);
-            *n += 1;
-            *n
-        };
-        let roll = {
-            let digest = Sha256::digest(format!("{key}#{attempt}").as_bytes());
-            u64::from_be_bytes(digest[..8].try_into().unwrap_or_default()) % 100
-        };
+        let key = email
+            .properties
+            .get("dealthread_key")
+            .and_then(|k| k.as_str())
+            .unwrap_or("")
+            .to_string();
+        let (attempt, roll) = roll(&mut inner, &key);
         let faults = inner.faults.clone();
         if attempt <= 4 && roll < faults.server_error_pct {
             return error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "Internal error.");
         }
-        let id = format!("{}", 80_000_000 + inner.emails.len());
-        email.id = id.clone();
-        inner.emails.push(email);
+        let made = store_email(&mut inner, email);
         let lost = attempt <= 4 && roll < faults.server_error_pct + faults.lost_answer_pct;
+        inner.lost_answers += usize::from(lost);
+        let answer = (StatusCode::CREATED, Json(made)).into_response();
+        (answer, if lost { Some(faults.stall_by) } else { None })
+    };
+    if let Some(stall) = stall {
+        tokio::time::sleep(stall).await;
+    }
+    answer
+}
+
+/// `batch/create`: every input is validated first and one bad input fails
+/// the whole batch (400), as HubSpot does; faults roll per request.
+async fn create_batch(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<serde_json::Value>,
+) -> Response {
+    let (answer, stall) = {
+        let mut inner = match admit(&shared, &headers) {
+            Ok(inner) => inner,
+            Err(answer) => return *answer,
+        };
+        inner.batches += 1;
+        let inputs = body["inputs"].as_array().cloned().unwrap_or_default();
+        if inputs.is_empty() || inputs.len() > 100 {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_ERROR",
+                "inputs must hold 1 to 100 records.",
+            );
+        }
+        let mut emails = Vec::new();
+        for input in &inputs {
+            match engagement(&inner, input) {
+                Ok(email) => emails.push(email),
+                Err(answer) => return *answer,
+            }
+        }
+        // Rolled on the request's number, not its contents: which records
+        // share a batch depends on the client's retry timing, and the
+        // faults must not.
+        let sequence = format!("batch#{}", inner.batches);
+        let (attempt, roll) = roll(&mut inner, &sequence);
+        let faults = inner.faults.clone();
+        if attempt <= 4 && roll < faults.server_error_pct {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "Internal error.");
+        }
+        let results: Vec<serde_json::Value> =
+            emails.into_iter().map(|e| store_email(&mut inner, e)).collect();
+        let lost = attempt <= 4 && roll < faults.server_error_pct + faults.lost_answer_pct;
+        inner.lost_answers += usize::from(lost);
         let answer = (
             StatusCode::CREATED,
-            Json(serde_json::json!({"id": id, "properties": properties, "archived": false})),
+            Json(serde_json::json!({"status": "COMPLETE", "results": results})),
         )
             .into_response();
         (answer, if lost { Some(faults.stall_by) } else { None })

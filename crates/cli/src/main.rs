@@ -216,6 +216,9 @@ enum CrmKind {
         requests: u32,
         #[arg(long, default_value_t = 10)]
         window_secs: u64,
+        /// Engagements created per batch request (1 to 100).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=100))]
+        batch_size: u16,
         #[arg(long, value_name = "VAR")]
         secret_env: Option<String>,
     },
@@ -439,7 +442,15 @@ fn main() -> ExitCode {
             command:
                 CrmCommand::Add {
                     kind:
-                        CrmKind::Hubspot { name, base_url, pin, requests, window_secs, secret_env },
+                        CrmKind::Hubspot {
+                            name,
+                            base_url,
+                            pin,
+                            requests,
+                            window_secs,
+                            batch_size,
+                            secret_env,
+                        },
                 },
         } => {
             let mut config = dealthread_core::crm::hubspot::HubspotConfig::new(&name);
@@ -447,6 +458,7 @@ fn main() -> ExitCode {
             config.pin_sha256 = pin;
             config.requests = requests;
             config.window_secs = window_secs;
+            config.batch_size = usize::from(batch_size);
             config.secret_env = secret_env;
             commands::crm::add_hubspot(&db, config)
         }

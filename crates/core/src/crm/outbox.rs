@@ -57,6 +57,18 @@ pub struct Item {
 /// Delivers one item to one CRM.
 pub trait Adapter {
     fn deliver(&self, item: &Item) -> Delivery;
+
+    /// How many creates this adapter can deliver in one request; 1 when
+    /// its CRM has no batch endpoint.
+    fn batch_size(&self) -> usize {
+        1
+    }
+
+    /// Delivers several items (creates, at most [`Adapter::batch_size`]),
+    /// one outcome per item in the same order.
+    fn deliver_batch(&self, items: &[Item]) -> Vec<Delivery> {
+        items.iter().map(|item| self.deliver(item)).collect()
+    }
 }
 
 /// Queues a `create` for every CRM-worthy message not queued for `crm`
@@ -269,9 +281,11 @@ pub fn push(
         "UPDATE outbox SET state = 'pending' WHERE crm = ?1 AND state = 'in_flight'",
         [crm],
     )?;
-    while !stop() && started.elapsed() < policy.budget {
+    let size = adapter.batch_size().max(1);
+    'passes: while !stop() && started.elapsed() < policy.budget {
         let now = now_ms();
-        let Some(item) = next_due(conn, crm, now)? else {
+        let batch = take_batch(conn, crm, size, now, &mut report)?;
+        if batch.is_empty() {
             let next: Option<i64> = conn.query_row(
                 "SELECT min(next_attempt_ms) FROM outbox WHERE crm = ?1 AND state = 'pending'",
                 [crm],
@@ -285,7 +299,33 @@ pub fn push(
                 }
                 _ => break,
             }
+        }
+        let deliveries = match batch.as_slice() {
+            [one] => vec![adapter.deliver(one)],
+            many => adapter.deliver_batch(many),
         };
+        for (item, delivery) in batch.iter().zip(deliveries) {
+            if record(conn, crm, item, delivery, &policy, &mut report)? {
+                break 'passes;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Takes up to `size` due items for one request and marks them in flight:
+/// creates together, an update alone. Items flood control holds back are
+/// rescheduled on the way.
+fn take_batch(
+    conn: &Connection,
+    crm: &str,
+    size: usize,
+    now: i64,
+    report: &mut PushReport,
+) -> Result<Vec<Item>> {
+    let mut batch: Vec<Item> = Vec::new();
+    while batch.len() < size {
+        let Some(item) = next_due(conn, crm, now, !batch.is_empty())? else { break };
         if let Some(held) = flood_hold(conn, crm, &item, now)? {
             conn.execute(
                 "UPDATE outbox SET held_reason = ?1, next_attempt_ms = ?2 WHERE id = ?3",
@@ -298,61 +338,72 @@ pub fn push(
             "UPDATE outbox SET state = 'in_flight', held_reason = NULL, updated_at = ?1 WHERE id = ?2",
             params![now / 1000, item.id],
         )?;
-        let delivery = adapter.deliver(&item);
-        let now = now_ms();
-        match delivery {
-            Delivery::Sent { crm_object_id } => {
-                conn.execute(
-                    "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?1,
-                         updated_at = ?1, last_error = NULL, crm_object_id = ?2 WHERE id = ?3",
-                    params![now / 1000, crm_object_id, item.id],
-                )?;
-                report.sent += 1;
-            }
-            Delivery::Retry { reason, after } => {
-                let attempts = item.attempts + 1;
-                let created: i64 = conn.query_row(
-                    "SELECT created_at FROM outbox WHERE id = ?1",
-                    [item.id],
-                    |r| r.get(0),
-                )?;
-                if attempts >= MAX_ATTEMPTS || now / 1000 - created >= MAX_AGE_SECS {
-                    let why = format!("gave up after {attempts} attempts; the last: {reason}");
-                    dead(conn, item.id, attempts, &why, now)?;
-                    report.dead += 1;
-                } else {
-                    let backoff = policy.retry.delay(attempts as u32 - 1);
-                    let wait = after.map_or(backoff, |after| after.max(backoff));
-                    conn.execute(
-                        "UPDATE outbox SET state = 'pending', attempts = ?1, last_error = ?2,
-                             next_attempt_ms = ?3, updated_at = ?4 WHERE id = ?5",
-                        params![
-                            attempts,
-                            reason,
-                            now + wait.as_millis() as i64,
-                            now / 1000,
-                            item.id
-                        ],
-                    )?;
-                    report.retried += 1;
-                }
-            }
-            Delivery::Dead { reason } => {
-                dead(conn, item.id, item.attempts + 1, &reason, now)?;
-                report.dead += 1;
-            }
-            Delivery::Paused { reason } => {
-                conn.execute(
-                    "UPDATE outbox SET state = 'pending', last_error = ?1 WHERE id = ?2",
-                    params![reason, item.id],
-                )?;
-                super::pause(conn, crm, &reason)?;
-                report.paused = Some(reason);
-                break;
-            }
+        let alone = item.operation != "create";
+        batch.push(item);
+        if alone {
+            break;
         }
     }
-    Ok(report)
+    Ok(batch)
+}
+
+/// Records one delivery's outcome. Returns true when the CRM refused the
+/// credentials and pushing must stop.
+fn record(
+    conn: &Connection,
+    crm: &str,
+    item: &Item,
+    delivery: Delivery,
+    policy: &Policy,
+    report: &mut PushReport,
+) -> Result<bool> {
+    let now = now_ms();
+    match delivery {
+        Delivery::Sent { crm_object_id } => {
+            conn.execute(
+                "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?1,
+                     updated_at = ?1, last_error = NULL, crm_object_id = ?2 WHERE id = ?3",
+                params![now / 1000, crm_object_id, item.id],
+            )?;
+            report.sent += 1;
+        }
+        Delivery::Retry { reason, after } => {
+            let attempts = item.attempts + 1;
+            let created: i64 =
+                conn.query_row("SELECT created_at FROM outbox WHERE id = ?1", [item.id], |r| {
+                    r.get(0)
+                })?;
+            if attempts >= MAX_ATTEMPTS || now / 1000 - created >= MAX_AGE_SECS {
+                let why = format!("gave up after {attempts} attempts; the last: {reason}");
+                dead(conn, item.id, attempts, &why, now)?;
+                report.dead += 1;
+            } else {
+                let backoff = policy.retry.delay(attempts as u32 - 1);
+                let wait = after.map_or(backoff, |after| after.max(backoff));
+                conn.execute(
+                    "UPDATE outbox SET state = 'pending', attempts = ?1, last_error = ?2,
+                         next_attempt_ms = ?3, updated_at = ?4 WHERE id = ?5",
+                    params![attempts, reason, now + wait.as_millis() as i64, now / 1000, item.id],
+                )?;
+                report.retried += 1;
+            }
+        }
+        Delivery::Dead { reason } => {
+            dead(conn, item.id, item.attempts + 1, &reason, now)?;
+            report.dead += 1;
+        }
+        Delivery::Paused { reason } => {
+            // Every item of the request goes back to wait for new credentials.
+            conn.execute(
+                "UPDATE outbox SET state = 'pending', last_error = ?1 WHERE crm = ?2 AND state = 'in_flight'",
+                params![reason, crm],
+            )?;
+            super::pause(conn, crm, &reason)?;
+            report.paused = Some(reason);
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Activities a sender domain may create per hour in one CRM before the
@@ -388,7 +439,8 @@ fn flood_hold(
     let (sent, oldest): (i64, Option<i64>) = conn
         .prepare_cached(
             "SELECT count(*), min(o.sent_at) FROM outbox o JOIN messages m ON m.id = o.message_id
-              WHERE o.crm = ?1 AND o.state = 'sent' AND o.operation = 'create' AND o.sent_at >= ?2
+              WHERE o.crm = ?1 AND o.operation = 'create'
+                AND ((o.state = 'sent' AND o.sent_at >= ?2) OR o.state = 'in_flight')
                 AND lower(m.from_address) LIKE '%@' || ?3",
         )?
         .query_row(params![crm, window_start, domain], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -414,14 +466,17 @@ fn dead(conn: &Connection, id: i64, attempts: i64, reason: &str, now: i64) -> Re
     Ok(())
 }
 
-fn next_due(conn: &Connection, crm: &str, now: i64) -> Result<Option<Item>> {
+/// The next due item; with `creates_only`, the next due create (to join a
+/// batch of creates).
+fn next_due(conn: &Connection, crm: &str, now: i64, creates_only: bool) -> Result<Option<Item>> {
     let row = conn
         .query_row(
             "SELECT o.id, o.operation, o.idempotency_key, o.attempts, o.message_id
              FROM outbox o
              WHERE o.crm = ?1 AND o.state = 'pending' AND o.next_attempt_ms <= ?2
+               AND (?3 = 0 OR o.operation = 'create')
              ORDER BY o.next_attempt_ms, o.id LIMIT 1",
-            params![crm, now],
+            params![crm, now, creates_only],
             |r| {
                 Ok((
                     r.get::<_, i64>(0)?,

@@ -26,6 +26,9 @@ pub struct DealTimeline {
     /// set, and the default otherwise.
     pub sharing_level: Option<crate::crm::sharing::SharingLevel>,
     pub default_sharing: crate::crm::sharing::SharingLevel,
+    /// People writing on this deal who are not CRM contacts yet: offered to
+    /// the rep, never created silently.
+    pub contact_offers: Vec<super::matches::ContactOffer>,
 }
 
 /// A thread within a deal's timeline, its messages in reply-tree order.
@@ -107,6 +110,10 @@ pub fn deal_timeline(conn: &Connection, deal_id: &str) -> Result<Option<DealTime
             Some(deal_id),
         )?,
         default_sharing: crate::crm::sharing::default_level(conn)?,
+        contact_offers: super::matches::contact_offers(conn, &config)?
+            .into_iter()
+            .filter(|o| o.deal_id == deal_id)
+            .collect(),
         deal,
     }))
 }

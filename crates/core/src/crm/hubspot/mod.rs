@@ -47,6 +47,9 @@ pub struct HubspotConfig {
     pub requests: u32,
     #[serde(default = "default_window_secs")]
     pub window_secs: u64,
+    /// Engagements created per `batch/create` request (1 to 100).
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
 }
 
 fn default_base_url() -> String {
@@ -61,6 +64,9 @@ fn default_requests() -> u32 {
 fn default_window_secs() -> u64 {
     10
 }
+fn default_batch_size() -> usize {
+    100
+}
 
 impl HubspotConfig {
     pub fn new(name: &str) -> HubspotConfig {
@@ -72,6 +78,7 @@ impl HubspotConfig {
             timeout_secs: default_timeout_secs(),
             requests: default_requests(),
             window_secs: default_window_secs(),
+            batch_size: default_batch_size(),
         }
     }
 
@@ -244,7 +251,7 @@ impl Hubspot {
     /// The engagement already made for this key, if any.
     fn find(&self, key: &str) -> Result<Option<String>, Delivery> {
         let search = serde_json::json!({
-            "filterGroups": [{"filters": [{"propertyName": KEY_PROPERTY, "operator": "EQ", "value": key}]}],
+            "filterGroups": [{"filters": [{"propertyName": KEY_PROPERTY, "operator": "EQ", "value": stored_key(key)}]}],
             "properties": [KEY_PROPERTY],
             "limit": 1,
         });
@@ -267,6 +274,25 @@ impl Adapter for Hubspot {
             _ => self.create(item),
         }
     }
+
+    /// HubSpot's batch endpoints take up to 100 records.
+    fn batch_size(&self) -> usize {
+        self.config.batch_size.clamp(1, 100)
+    }
+
+    fn deliver_batch(&self, items: &[Item]) -> Vec<Delivery> {
+        if items.iter().all(|i| i.operation == "create") {
+            self.create_batch(items)
+        } else {
+            items.iter().map(|item| self.deliver(item)).collect()
+        }
+    }
+}
+
+/// The outbox key as stored on the engagement: lower-cased, because
+/// HubSpot's search compares string values in lower case for `IN`.
+fn stored_key(key: &str) -> String {
+    key.to_lowercase()
 }
 
 /// The associations an activity should have, by HubSpot object type.
@@ -279,12 +305,9 @@ fn wanted_associations(data: &serde_json::Value) -> [(&'static str, u32, Option<
 }
 
 impl Hubspot {
-    fn create(&self, item: &Item) -> Delivery {
-        match self.find(&item.idempotency_key) {
-            Ok(Some(id)) => return Delivery::Sent { crm_object_id: Some(id) },
-            Ok(None) => {}
-            Err(outcome) => return outcome,
-        }
+    /// The engagement to create for an item: its properties (the outbox key
+    /// among them) and associations; dead when it has nothing to attach to.
+    fn engagement(item: &Item) -> Result<serde_json::Value, Delivery> {
         let data = &item.payload;
         let associations: Vec<serde_json::Value> = wanted_associations(data)
             .into_iter()
@@ -297,9 +320,9 @@ impl Hubspot {
             })
             .collect();
         if associations.is_empty() {
-            return Delivery::Dead {
+            return Err(Delivery::Dead {
                 reason: "the activity has no deal, contact or company to associate".into(),
-            };
+            });
         }
         let timestamp = data["date"]
             .as_str()
@@ -310,18 +333,34 @@ impl Hubspot {
             "to": data["to"],
             "cc": data["cc"],
         });
-        let body = serde_json::json!({
-            "properties": {
-                "hs_timestamp": timestamp,
-                "hs_email_direction": "INCOMING_EMAIL",
-                "hs_email_status": "SENT",
-                "hs_email_subject": data["subject"],
-                "hs_email_text": data["latest_reply"],
-                "hs_email_headers": headers.to_string(),
-                KEY_PROPERTY: item.idempotency_key,
-            },
-            "associations": associations,
+        // The sharing level decided what the payload holds: the full text
+        // when shared, else the latest reply, else nothing.
+        let text = if data["text"].is_string() { &data["text"] } else { &data["latest_reply"] };
+        let mut properties = serde_json::json!({
+            "hs_timestamp": timestamp,
+            "hs_email_direction": "INCOMING_EMAIL",
+            "hs_email_status": "SENT",
+            "hs_email_subject": data["subject"],
+            "hs_email_text": text,
+            "hs_email_headers": headers.to_string(),
+            KEY_PROPERTY: stored_key(&item.idempotency_key),
         });
+        if data["html"].is_string() {
+            properties["hs_email_html"] = data["html"].clone();
+        }
+        Ok(serde_json::json!({"properties": properties, "associations": associations}))
+    }
+
+    fn create(&self, item: &Item) -> Delivery {
+        match self.find(&item.idempotency_key) {
+            Ok(Some(id)) => return Delivery::Sent { crm_object_id: Some(id) },
+            Ok(None) => {}
+            Err(outcome) => return outcome,
+        }
+        let body = match Self::engagement(item) {
+            Ok(body) => body,
+            Err(outcome) => return outcome,
+        };
         let answer = match self.post("crm/v3/objects/emails", &body) {
             Ok(answer) => answer,
             Err(outcome) => return outcome,
@@ -331,6 +370,113 @@ impl Hubspot {
         } else {
             self.refusal(&answer, "creating the email engagement")
         }
+    }
+
+    /// Creates up to 100 engagements in two requests: one search for those
+    /// a lost answer already made (`dealthread_key IN [...]`), one
+    /// `batch/create` for the rest. HubSpot validates a batch as a whole,
+    /// so when it refuses one (a deal it does not know), each is sent
+    /// alone and only the bad one is dead-lettered.
+    fn create_batch(&self, items: &[Item]) -> Vec<Delivery> {
+        let keys: Vec<String> = items.iter().map(|i| stored_key(&i.idempotency_key)).collect();
+        let found = match self.find_many(&keys) {
+            Ok(found) => found,
+            Err(outcome) => return vec![outcome; items.len()],
+        };
+        let mut outcomes: Vec<Option<Delivery>> = keys
+            .iter()
+            .map(|k| found.get(k).map(|id| Delivery::Sent { crm_object_id: Some(id.clone()) }))
+            .collect();
+        let mut inputs = Vec::new();
+        let mut waiting = Vec::new();
+        for (at, item) in items.iter().enumerate() {
+            if outcomes[at].is_some() {
+                continue;
+            }
+            match Self::engagement(item) {
+                Ok(input) => {
+                    inputs.push(input);
+                    waiting.push(at);
+                }
+                Err(outcome) => outcomes[at] = Some(outcome),
+            }
+        }
+        if !inputs.is_empty() {
+            let answer = self
+                .post("crm/v3/objects/emails/batch/create", &serde_json::json!({"inputs": inputs}));
+            match answer {
+                Ok(answer) if matches!(answer.status, 200 | 201 | 207) => {
+                    let made: std::collections::HashMap<String, String> = answer.body["results"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|r| {
+                            Some((
+                                r["properties"][KEY_PROPERTY].as_str()?.to_string(),
+                                r["id"].as_str()?.to_string(),
+                            ))
+                        })
+                        .collect();
+                    for &at in &waiting {
+                        outcomes[at] = Some(match made.get(&keys[at]) {
+                            Some(id) => Delivery::Sent { crm_object_id: Some(id.clone()) },
+                            None => Delivery::Retry {
+                                reason: "HubSpot's batch answer did not list this engagement"
+                                    .into(),
+                                after: None,
+                            },
+                        });
+                    }
+                }
+                Ok(answer) if answer.status == 400 => {
+                    for &at in &waiting {
+                        outcomes[at] = Some(self.create(&items[at]));
+                    }
+                }
+                Ok(answer) => {
+                    let outcome = self.refusal(&answer, "creating a batch of email engagements");
+                    for &at in &waiting {
+                        outcomes[at] = Some(outcome.clone());
+                    }
+                }
+                Err(outcome) => {
+                    for &at in &waiting {
+                        outcomes[at] = Some(outcome.clone());
+                    }
+                }
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(Delivery::Retry { reason: "not attempted".into(), after: None }))
+            .collect()
+    }
+
+    /// The engagements already made for these keys, by key.
+    fn find_many(
+        &self,
+        keys: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, Delivery> {
+        let search = serde_json::json!({
+            "filterGroups": [{"filters": [{"propertyName": KEY_PROPERTY, "operator": "IN", "values": keys}]}],
+            "properties": [KEY_PROPERTY],
+            "limit": 100,
+        });
+        let answer = self.post("crm/v3/objects/emails/search", &search)?;
+        if answer.status != 200 {
+            return Err(self.refusal(&answer, "the search for earlier copies"));
+        }
+        Ok(answer.body["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| {
+                Some((
+                    r["properties"][KEY_PROPERTY].as_str()?.to_string(),
+                    r["id"].as_str()?.to_string(),
+                ))
+            })
+            .collect())
     }
 
     /// Brings an engagement's associations in line with the message's
