@@ -199,3 +199,29 @@ pub async fn set_sharing_level(
         dealthread_core::crm::sharing::set_level(store.conn(), kind, &id, level, ingest::unix_now())
     })
 }
+
+/// Opens a message for reading (and marks it read); `load_images` when the
+/// rep asked to see its remote images.
+#[tauri::command]
+pub async fn open_message(
+    state: State<'_, AppState>,
+    message_id: i64,
+    load_images: bool,
+) -> Result<dealthread_core::store::reading::MessageView, CommandError> {
+    use dealthread_core::store::reading;
+    state.with_store(|store| {
+        reading::open(store.conn(), message_id, load_images, ingest::unix_now())?
+            .ok_or_else(|| CoreError::NotFound(format!("message {message_id}: no such message")))
+    })
+}
+
+/// Always loads this sender's remote images from now on.
+#[tauri::command]
+pub async fn trust_sender_images(
+    state: State<'_, AppState>,
+    address: String,
+) -> Result<(), CommandError> {
+    state.with_store(|store| {
+        dealthread_core::store::reading::trust_images_from(store.conn(), &address)
+    })
+}

@@ -51,6 +51,8 @@ fn main() {
             commands::outbox_replay,
             commands::activity_preview,
             commands::set_sharing_level,
+            commands::open_message,
+            commands::trust_sender_images,
             matching::review_queue,
             matching::match_view,
             matching::find_entities,

@@ -123,6 +123,17 @@ pub fn sanitize_html(html: &str) -> SanitizedHtml {
 /// Sanitizes HTML, resolving `cid:` references against `inline`, the
 /// message's (content_id, sha256) pairs.
 pub fn sanitize_html_with_inline(html: &str, inline: &[(String, String)]) -> SanitizedHtml {
+    sanitize_html_with(html, inline, false)
+}
+
+/// Like [`sanitize_html_with_inline`]; with `remote_images`, the rep asked
+/// to see this message's (or sender's) images: `https:` images stay.
+/// Tracking beacons and everything else that fetches still go.
+pub fn sanitize_html_with(
+    html: &str,
+    inline: &[(String, String)],
+    remote_images: bool,
+) -> SanitizedHtml {
     let inline: Arc<Vec<(String, String)>> = Arc::new(inline.to_vec());
     let pixels = Arc::new(tracking_pixel_sources(html));
     let remote = Arc::new(AtomicU32::new(0));
@@ -143,6 +154,7 @@ pub fn sanitize_html_with_inline(html: &str, inline: &[(String, String)]) -> San
                 inline: &inline,
                 remote: &remote_seen,
                 trackers: &trackers_seen,
+                remote_images,
             };
             filter_attribute(element, attribute, value, &seen)
         });
@@ -162,6 +174,8 @@ struct Seen<'a> {
     inline: &'a [(String, String)],
     remote: &'a AtomicU32,
     trackers: &'a AtomicU32,
+    /// Whether `https:` images may stay (the rep asked to load them).
+    remote_images: bool,
 }
 
 fn filter_attribute<'u>(
@@ -186,6 +200,9 @@ fn filter_attribute<'u>(
                     || seen.pixels.contains(value.trim())
                 {
                     seen.trackers.fetch_add(1, Ordering::Relaxed);
+                } else if seen.remote_images && attribute == "src" && lower.starts_with("https://")
+                {
+                    return Some(Cow::Borrowed(value));
                 } else if attribute == "src" {
                     seen.remote.fetch_add(1, Ordering::Relaxed);
                 }
@@ -295,6 +312,16 @@ mod tests {
         );
         assert_eq!((s.remote_images_blocked, s.trackers_removed), (1, 1));
         assert!(!s.html.contains("cdn.example.com"), "{}", s.html);
+    }
+
+    #[test]
+    fn loading_images_keeps_https_images_but_never_beacons_or_plain_http() {
+        let html = r#"<img src="https://cdn.example.com/logo.png"><img src="http://cdn.example.com/a.png"><img src="https://x.list-manage.com/track/open.php?u=1" width="1" height="1">"#;
+        let s = super::sanitize_html_with(html, &[], true);
+        assert!(s.html.contains("https://cdn.example.com/logo.png"), "{}", s.html);
+        assert!(!s.html.contains("http://cdn.example.com"), "{}", s.html);
+        assert!(!s.html.contains("list-manage"), "{}", s.html);
+        assert_eq!((s.remote_images_blocked, s.trackers_removed), (1, 1));
     }
 
     #[test]

@@ -9,6 +9,7 @@ import type { CorrectionView } from './bindings/CorrectionView';
 import type { EntityKind } from './bindings/EntityKind';
 import type { EntityRef } from './bindings/EntityRef';
 import type { MatchView } from './bindings/MatchView';
+import type { MessageView } from './bindings/MessageView';
 import type { ReviewItem } from './bindings/ReviewItem';
 import type { SharingLevel } from './bindings/SharingLevel';
 import type { Suggestion } from './bindings/Suggestion';
@@ -29,6 +30,7 @@ export type {
   EntityKind,
   EntityRef,
   MatchView,
+  MessageView,
   ReviewItem,
   SharingLevel,
   Suggestion,
@@ -93,6 +95,9 @@ export const api = {
   correctionLog: () => call<CorrectionView[]>('correction_log'),
   activityPreview: (messageId: number) =>
     call<Record<string, unknown>>('activity_preview', { messageId }),
+  openMessage: (messageId: number, loadImages: boolean) =>
+    call<MessageView>('open_message', { messageId, loadImages }),
+  trustSenderImages: (address: string) => call<void>('trust_sender_images', { address }),
   setSharingLevel: (kind: EntityKind, id: string, level: SharingLevel | null) =>
     call<void>('set_sharing_level', { kind, id, level }),
   /** Calls `handler` with each background sync update until the returned function is called. */

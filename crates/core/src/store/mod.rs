@@ -12,6 +12,7 @@ pub mod matches;
 pub mod messages;
 pub mod migrate;
 pub mod overview;
+pub mod reading;
 pub mod search;
 pub mod settings;
 pub mod threads;
