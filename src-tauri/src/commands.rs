@@ -225,3 +225,34 @@ pub async fn trust_sender_images(
         dealthread_core::store::reading::trust_images_from(store.conn(), &address)
     })
 }
+
+/// What the command palette shows for the rep's words: matching deals, and
+/// matching mail with highlighted snippets.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct PaletteResults {
+    pub deals: Vec<dealthread_core::store::entities::EntityRef>,
+    pub messages: Vec<dealthread_core::store::search::SearchHit>,
+}
+
+#[tauri::command]
+pub async fn palette_search(
+    state: State<'_, AppState>,
+    query: dealthread_core::store::search::SearchQuery,
+) -> Result<PaletteResults, CommandError> {
+    use dealthread_core::matching::EntityKind;
+    use dealthread_core::store::{entities, search};
+    state.with_store(|store| {
+        let deals = if query.text.trim().is_empty() {
+            Vec::new()
+        } else {
+            entities::find(store.conn(), query.text.trim(), 20)?
+                .into_iter()
+                .filter(|e| e.kind == EntityKind::Deal)
+                .take(6)
+                .collect()
+        };
+        let messages = search::search(store.conn(), &query)?;
+        Ok(PaletteResults { deals, messages })
+    })
+}

@@ -53,6 +53,7 @@ fn main() {
             commands::set_sharing_level,
             commands::open_message,
             commands::trust_sender_images,
+            commands::palette_search,
             matching::review_queue,
             matching::match_view,
             matching::find_entities,

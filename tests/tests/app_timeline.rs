@@ -88,3 +88,56 @@ async fn demo_workspace_timeline_is_on_screen() {
 
     session.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_palette_finds_mail_with_highlights_and_opens_it() {
+    use fantoccini::key::Key;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let session = AppSession::start(&dir.path().join("palette.db")).await;
+    let client = &session.client;
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("[data-testid=deal-item]"))
+        .await
+        .expect("the deal list never rendered");
+    let body = client.find(Locator::Css("body")).await.expect("body");
+    body.send_keys(&format!("{}k{}", char::from(Key::Control), char::from(Key::Null)))
+        .await
+        .expect("Ctrl+K");
+    let input = client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("[data-testid=palette-input]"))
+        .await
+        .expect("Ctrl+K opens the palette");
+    input.send_keys("sso from:jonas").await.expect("type a query");
+    let hit = client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("[data-testid=palette-message] mark"))
+        .await
+        .expect("a highlighted match");
+    assert_eq!(hit.text().await.expect("mark text").to_lowercase(), "sso");
+    assert_eq!(
+        texts(&session, "[data-testid=palette-message]").await.len(),
+        1,
+        "from: narrows to Jonas"
+    );
+    input.send_keys(&char::from(Key::Enter).to_string()).await.expect("Enter");
+    let subject = client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("[data-testid=reader-subject]"))
+        .await
+        .expect("Enter opens the message");
+    assert_eq!(subject.text().await.expect("subject"), "RE: Pilot proposal for Bluebird");
+    let title = client.find(Locator::Css("[data-testid=deal-title]")).await.expect("deal title");
+    assert_eq!(
+        title.text().await.expect("title"),
+        "Bluebird Logistics: pilot",
+        "and shows its deal"
+    );
+    session.finish().await;
+}

@@ -10,6 +10,8 @@ import type { EntityKind } from './bindings/EntityKind';
 import type { EntityRef } from './bindings/EntityRef';
 import type { MatchView } from './bindings/MatchView';
 import type { MessageView } from './bindings/MessageView';
+import type { PaletteResults } from './bindings/PaletteResults';
+import type { SearchQuery } from './bindings/SearchQuery';
 import type { ReviewItem } from './bindings/ReviewItem';
 import type { SharingLevel } from './bindings/SharingLevel';
 import type { Suggestion } from './bindings/Suggestion';
@@ -31,7 +33,9 @@ export type {
   EntityRef,
   MatchView,
   MessageView,
+  PaletteResults,
   ReviewItem,
+  SearchQuery,
   SharingLevel,
   Suggestion,
   CommandError,
@@ -97,6 +101,7 @@ export const api = {
     call<Record<string, unknown>>('activity_preview', { messageId }),
   openMessage: (messageId: number, loadImages: boolean) =>
     call<MessageView>('open_message', { messageId, loadImages }),
+  paletteSearch: (query: SearchQuery) => call<PaletteResults>('palette_search', { query }),
   trustSenderImages: (address: string) => call<void>('trust_sender_images', { address }),
   setSharingLevel: (kind: EntityKind, id: string, level: SharingLevel | null) =>
     call<void>('set_sharing_level', { kind, id, level }),
