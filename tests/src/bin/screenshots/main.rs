@@ -1,0 +1,93 @@
+//! Takes the README's screenshots of the real app on a fresh demo
+//! workspace, through WebDriver: the deal timeline, the review queue, the
+//! correction picker, a message opened in the reader, the search palette
+//! and the settings. Run by `scripts/screenshot.sh` (under Xvfb, with a
+//! throwaway keyring): `screenshots OUT_DIR`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use dealthread_tests::webdriver::AppSession;
+use fantoccini::key::Key;
+use fantoccini::{Client, Locator};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn shoot(client: &Client, out: &Path, name: &str) {
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let png = client.screenshot().await.unwrap_or_else(|e| panic!("screenshot {name}: {e}"));
+    let path = out.join(format!("{name}.png"));
+    std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    println!("saved {}", path.display());
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+async fn escape(client: &Client, css: &str) {
+    if let Ok(element) = client.find(Locator::Css(css)).await {
+        let _ = element.send_keys(&char::from(Key::Escape).to_string()).await;
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "docs/screenshots".into()));
+    std::fs::create_dir_all(&out).expect("the output folder");
+    let work = tempfile::tempdir().expect("a work folder");
+    let session = AppSession::start(&work.path().join("demo.db")).await;
+    let client = &session.client;
+    let _ = client.set_window_size(1280, 800).await;
+
+    click(client, "[data-deal-id='D-1001']").await;
+    client.wait().at_most(WAIT).for_element(Locator::Css("[data-testid=deal-side]")).await.expect("timeline");
+    shoot(client, &out, "demo-timeline").await;
+
+    // Dana's reply: HTML mail, shown in the sandboxed frame.
+    let opens = client.find_all(Locator::Css("[data-testid=message-open]")).await.expect("messages");
+    opens.get(1).expect("a second message").click().await.expect("open it");
+    client.wait().at_most(WAIT).for_element(Locator::Css("[data-testid=reader-subject]")).await.expect("reader");
+    shoot(client, &out, "message-reader").await;
+    click(client, "[data-testid=reader-close]").await;
+
+    click(client, "[data-testid=nav-review]").await;
+    client.wait().at_most(WAIT).for_element(Locator::Css("[data-testid=review-item]")).await.expect("review");
+    shoot(client, &out, "review-queue").await;
+
+    click(client, "[data-testid=review-move]").await;
+    let search = client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("[data-testid=picker-search]"))
+        .await
+        .expect("picker");
+    search.send_keys("blue").await.expect("type");
+    shoot(client, &out, "correction-picker").await;
+    escape(client, "[data-testid=entity-picker]").await;
+
+    click(client, "[data-testid=open-palette]").await;
+    let input = client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("[data-testid=palette-input]"))
+        .await
+        .expect("palette");
+    input.send_keys("pilot").await.expect("type");
+    client.wait().at_most(WAIT).for_element(Locator::Css("[data-testid=palette-message]")).await.expect("hits");
+    shoot(client, &out, "search-palette").await;
+    escape(client, "[data-testid=palette]").await;
+
+    click(client, "[data-testid=nav-settings]").await;
+    client.wait().at_most(WAIT).for_element(Locator::Css("[data-testid=settings]")).await.expect("settings");
+    shoot(client, &out, "settings").await;
+    session.finish().await;
+}
