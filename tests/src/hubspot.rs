@@ -108,7 +108,7 @@ impl HubSpot {
             .route("/crm/v3/objects/emails", post(create))
             .route("/crm/v3/objects/emails/search", post(search))
             .route("/crm/v3/objects/emails/batch/create", post(create_batch))
-            .route("/crm/v3/objects/emails/{id}", delete(archive))
+            .route("/crm/v3/objects/emails/{id}", delete(archive).patch(update_email))
             .route("/crm/v4/objects/emails/{id}/associations/{kind}", get(associations))
             .route("/crm/v4/objects/emails/{id}/associations/default/{kind}/{to}", put(associate))
             .route("/crm/v4/objects/emails/{id}/associations/{kind}/{to}", delete(dissociate))
@@ -448,6 +448,33 @@ async fn archive(
         }
         None => not_found(&format!("email {id}")),
     }
+}
+
+/// `PATCH` an engagement's properties (an empty string clears one).
+async fn update_email(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(body): Json<serde_json::Value>,
+) -> Response {
+    let mut inner = match admit(&shared, &headers) {
+        Ok(inner) => inner,
+        Err(answer) => return *answer,
+    };
+    let Some(changes) = body["properties"].as_object().cloned() else {
+        return error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "properties is required.");
+    };
+    let Some(email) = inner.email(&id) else {
+        return not_found(&format!("email {id}"));
+    };
+    for (name, value) in changes {
+        if value.is_null() || value == "" {
+            email.properties.remove(&name);
+        } else {
+            email.properties.insert(name, value);
+        }
+    }
+    Json(serde_json::json!({"id": email.id, "properties": email.properties})).into_response()
 }
 
 async fn associations(

@@ -219,6 +219,26 @@ fn a_correction_moves_the_engagement_and_ignoring_archives_it() {
     assert_eq!(after.deals, vec!["D-9000".to_string()], "the association moved");
     assert!(engagement_of(&server, &store, ignored).archived, "not CRM-worthy: archived");
 
+    // Sharing less with D-9000 updates what the engagement holds.
+    assert!(after.properties.get("hs_email_text").is_some_and(|t| !t.is_null()));
+    dealthread_core::crm::sharing::set_level(
+        store.conn(),
+        EntityKind::Deal,
+        "D-9000",
+        Some(dealthread_core::crm::sharing::SharingLevel::Metadata),
+        0,
+    )
+    .expect("sharing level");
+    outbox::push(store.conn(), "hs", &hubspot, quick(), &|| false).expect("push");
+    let shared = engagement_of(&server, &store, moved);
+    assert!(
+        shared.properties.get("hs_email_text").is_none(),
+        "the text is gone: {:?}",
+        shared.properties
+    );
+    assert!(shared.properties.get("hs_email_subject").is_none());
+    assert_eq!(server.emails().len(), 12);
+
     // Undoing the move moves it back, again without a new engagement.
     corrections::undo(store.conn_mut(), Some(1), "sam", 0).expect("undo the move");
     outbox::push(store.conn(), "hs", &hubspot, quick(), &|| false).expect("push");

@@ -318,6 +318,30 @@ fn each_deal_shares_what_its_level_allows_and_numbers_are_redacted() {
     assert_eq!(full["redacted"], 1);
     assert!(full["attachments"].is_array());
 
+    // Sharing less with D-2 later sends its activity again as an update.
+    sharing::set_level(store.conn(), EntityKind::Deal, "D-2", Some(SharingLevel::Metadata), 0)
+        .expect("level");
+    outbox::push(
+        store.conn(),
+        "hooks",
+        &adapter(&receiver, Duration::from_secs(2)),
+        quick(),
+        &|| false,
+    )
+    .expect("push");
+    let updates: Vec<serde_json::Value> = receiver
+        .activities()
+        .into_values()
+        .filter(|a| a.body["type"] == "activity.update")
+        .map(|a| a.body["data"].clone())
+        .collect();
+    assert_eq!(updates.len(), 1, "{updates:#?}");
+    assert_eq!(
+        (updates[0]["deal_id"].as_str(), updates[0]["sharing"].as_str()),
+        (Some("D-2"), Some("metadata"))
+    );
+    assert!(updates[0].get("latest_reply").is_none());
+
     // The preview is exactly what was sent.
     let id: i64 = store
         .conn()

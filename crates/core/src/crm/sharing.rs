@@ -82,6 +82,16 @@ pub fn set_level(
             params![kind.as_str(), id],
         )?,
     };
+    // What was already pushed for this deal or contact now shares more or
+    // less: each of those activities is updated in the CRM.
+    let column = if kind == EntityKind::Deal { "deal_id" } else { "contact_id" };
+    let ids: Vec<i64> = conn
+        .prepare(&format!("SELECT id FROM messages WHERE {column} = ?1"))?
+        .query_map([id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for message in ids {
+        super::outbox::enqueue_update(conn, message, super::outbox::now_ms())?;
+    }
     Ok(())
 }
 

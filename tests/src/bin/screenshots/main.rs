@@ -49,18 +49,34 @@ async fn main() {
     let _ = client.set_window_size(1280, 800).await;
 
     click(client, "[data-deal-id='D-1001']").await;
-    client.wait().at_most(WAIT).for_element(Locator::Css("[data-testid=deal-side]")).await.expect("timeline");
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("[data-testid=deal-side]"))
+        .await
+        .expect("timeline");
     shoot(client, &out, "demo-timeline").await;
 
     // Dana's reply: HTML mail, shown in the sandboxed frame.
-    let opens = client.find_all(Locator::Css("[data-testid=message-open]")).await.expect("messages");
+    let opens =
+        client.find_all(Locator::Css("[data-testid=message-open]")).await.expect("messages");
     opens.get(1).expect("a second message").click().await.expect("open it");
-    client.wait().at_most(WAIT).for_element(Locator::Css("[data-testid=reader-subject]")).await.expect("reader");
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("[data-testid=reader-subject]"))
+        .await
+        .expect("reader");
     shoot(client, &out, "message-reader").await;
     click(client, "[data-testid=reader-close]").await;
 
     click(client, "[data-testid=nav-review]").await;
-    client.wait().at_most(WAIT).for_element(Locator::Css("[data-testid=review-item]")).await.expect("review");
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("[data-testid=review-item]"))
+        .await
+        .expect("review");
     shoot(client, &out, "review-queue").await;
 
     click(client, "[data-testid=review-move]").await;
@@ -82,12 +98,22 @@ async fn main() {
         .await
         .expect("palette");
     input.send_keys("pilot").await.expect("type");
-    client.wait().at_most(WAIT).for_element(Locator::Css("[data-testid=palette-message]")).await.expect("hits");
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("[data-testid=palette-message]"))
+        .await
+        .expect("hits");
     shoot(client, &out, "search-palette").await;
     escape(client, "[data-testid=palette]").await;
 
     click(client, "[data-testid=nav-settings]").await;
-    client.wait().at_most(WAIT).for_element(Locator::Css("[data-testid=settings]")).await.expect("settings");
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("[data-testid=settings]"))
+        .await
+        .expect("settings");
     shoot(client, &out, "settings").await;
     session.finish().await;
 }

@@ -479,9 +479,10 @@ impl Hubspot {
             .collect())
     }
 
-    /// Brings an engagement's associations in line with the message's
-    /// match after a correction (removing the old, adding the new), or
-    /// archives it when the rep marked the message as not CRM-worthy.
+    /// Brings an engagement in line with the message after a correction or
+    /// a new sharing level: its content (PATCH), then its associations
+    /// (removing the old, adding the new); or archives it when the rep
+    /// marked the message as not CRM-worthy.
     /// Each step checks the current state first, so a re-send converges
     /// instead of adding anything twice.
     fn update(&self, item: &Item) -> Delivery {
@@ -512,6 +513,25 @@ impl Hubspot {
                 Ok(answer) => self.refusal(&answer, "archiving the email engagement"),
                 Err(outcome) => outcome,
             };
+        }
+        // What is shared may have changed too (a new sharing level): the
+        // engagement's content follows the payload.
+        let properties = match Self::engagement(item) {
+            Ok(body) => body["properties"].clone(),
+            Err(outcome) => return outcome,
+        };
+        let mut content = serde_json::Map::new();
+        // HubSpot clears a property given an empty string.
+        for name in ["hs_email_subject", "hs_email_text", "hs_email_html"] {
+            let value = properties.get(name).filter(|v| !v.is_null()).cloned();
+            content.insert(name.into(), value.unwrap_or_else(|| serde_json::json!("")));
+        }
+        let path = format!("crm/v3/objects/emails/{engagement}");
+        let body = serde_json::json!({"properties": content});
+        match self.request(reqwest::Method::PATCH, &path, Some(&body)) {
+            Ok(answer) if answer.status == 200 => {}
+            Ok(answer) => return self.refusal(&answer, "updating the email engagement"),
+            Err(outcome) => return outcome,
         }
         for (kind, _, wanted) in wanted_associations(data) {
             if let Err(outcome) = self.align(&engagement, kind, wanted) {
