@@ -250,20 +250,8 @@ impl Hubspot {
 
     /// The engagement already made for this key, if any.
     fn find(&self, key: &str) -> Result<Option<String>, Delivery> {
-        let search = serde_json::json!({
-            "filterGroups": [{"filters": [{"propertyName": KEY_PROPERTY, "operator": "EQ", "value": stored_key(key)}]}],
-            "properties": [KEY_PROPERTY],
-            "limit": 1,
-        });
-        let answer = self.post("crm/v3/objects/emails/search", &search)?;
-        if answer.status != 200 {
-            return Err(self.refusal(&answer, "the search for an earlier copy"));
-        }
-        Ok(answer.body["results"]
-            .as_array()
-            .and_then(|r| r.first())
-            .and_then(|r| r["id"].as_str())
-            .map(str::to_string))
+        let key = stored_key(key);
+        Ok(self.find_many(std::slice::from_ref(&key))?.remove(&key))
     }
 }
 
