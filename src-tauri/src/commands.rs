@@ -118,7 +118,7 @@ pub async fn remove_source(
 }
 
 /// Runs network work off the async runtime's threads.
-async fn blocking<T: Send + 'static>(
+pub async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, dealthread_core::sources::SourceError> + Send + 'static,
 ) -> Result<T, CommandError> {
     match tauri::async_runtime::spawn_blocking(work).await {

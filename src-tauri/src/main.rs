@@ -9,7 +9,9 @@
 mod background;
 mod commands;
 mod error;
+mod import;
 mod matching;
+mod settings;
 mod state;
 
 fn main() {
@@ -64,6 +66,15 @@ fn main() {
             matching::merge_threads,
             matching::undo_correction,
             matching::correction_log,
+            settings::preferences,
+            settings::save_preferences,
+            settings::list_crms,
+            settings::test_crm,
+            settings::add_crm,
+            settings::remove_crm,
+            settings::push_health,
+            import::import_paths,
+            import::import_upload,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"));
     if let Err(error) = app {

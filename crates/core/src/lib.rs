@@ -12,6 +12,7 @@ pub mod error;
 pub mod ingest;
 pub mod matching;
 pub mod paths;
+pub mod preferences;
 pub mod rawstore;
 pub mod retention;
 pub mod secrets;

@@ -6,6 +6,8 @@
 //! least once (a row is re-sent after a crash or a lost answer) and made
 //! effectively once by that key, which every request carries.
 
+pub mod connections;
+pub mod health;
 pub mod hubspot;
 pub mod outbox;
 pub mod sharing;

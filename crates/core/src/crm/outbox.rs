@@ -358,6 +358,7 @@ fn record(
     report: &mut PushReport,
 ) -> Result<bool> {
     let now = now_ms();
+    super::health::log_failure(conn, crm, item.id, &delivery, now / 1000)?;
     match delivery {
         Delivery::Sent { crm_object_id } => {
             conn.execute(

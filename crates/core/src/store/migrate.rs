@@ -38,6 +38,7 @@ const MIGRATIONS: &[(&str, &str, Option<Backfill>)] = &[
     ("0010_outbox", include_str!("migrations/0010_outbox.sql"), None),
     ("0011_matching", include_str!("migrations/0011_matching.sql"), None),
     ("0012_sharing", include_str!("migrations/0012_sharing.sql"), None),
+    ("0013_push_failures", include_str!("migrations/0013_push_failures.sql"), None),
 ];
 
 pub fn latest_version() -> i64 {

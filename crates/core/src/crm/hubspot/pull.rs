@@ -215,6 +215,18 @@ impl Hubspot {
         Ok(())
     }
 
+    /// "Test connection": one read of the deals with the token, storing
+    /// nothing.
+    pub fn check(&self) -> Result<String, SourceError> {
+        let body = self.patiently(reqwest::Method::GET, "crm/v3/objects/deals?limit=1", None)?;
+        let seen = if body["results"].as_array().is_some_and(|r| !r.is_empty()) {
+            "it can read your deals"
+        } else {
+            "it can read deals (none yet)"
+        };
+        Ok(format!("Connected to {}; the token was accepted and {seen}.", self.base))
+    }
+
     /// A request retried through 429s, 5xx and network errors a few times;
     /// the answer's body when HubSpot says 200.
     fn patiently(
