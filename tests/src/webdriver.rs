@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 
 use crate::{free_port, workspace_root};
@@ -63,6 +63,13 @@ impl AppSession {
             .connect(&url)
             .await
             .unwrap_or_else(|e| panic!("opening a WebDriver session on {}: {e}", app.display()));
+        // Wait for the first load, so no click lands on a layout still moving.
+        client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css("[data-testid=shell][aria-busy=false]"))
+            .await
+            .unwrap_or_else(|e| panic!("the app never finished loading: {e}"));
         AppSession { client, driver }
     }
 
@@ -88,5 +95,100 @@ async fn wait_for_port(port: u16, limit: Duration) {
             "WebKitWebDriver did not listen on port {port} within {limit:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// How long a step may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(45);
+
+/// A `[data-testid=...]` selector.
+pub fn testid(id: &str) -> String {
+    format!("[data-testid={id}]")
+}
+
+/// Clicks the element, once it is on screen.
+pub async fn click(client: &Client, css: &str) {
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+/// Replaces a field's text, once it is on screen.
+pub async fn fill(client: &Client, css: &str, text: &str) {
+    let field = client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("field {css} never appeared: {e}"));
+    field.clear().await.unwrap_or_else(|e| panic!("clear {css}: {e}"));
+    field.send_keys(text).await.unwrap_or_else(|e| panic!("type into {css}: {e}"));
+}
+
+/// The element's text, once it is on screen.
+pub async fn text(client: &Client, css: &str) -> String {
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("the text of {css}: {e}"))
+}
+
+/// Waits until the element's text satisfies `done`, returning the text.
+pub async fn wait_for_text(client: &Client, css: &str, done: impl Fn(&str) -> bool) -> String {
+    let started = Instant::now();
+    let mut last = String::new();
+    while started.elapsed() < WAIT {
+        if let Ok(element) = client.find(Locator::Css(css)).await {
+            last = element.text().await.unwrap_or_default();
+            if done(&last) {
+                return last;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    if let Ok(png) = client.screenshot().await {
+        let _ = std::fs::write(crate::workspace_root().join("target").join("e2e-failure.png"), png);
+    }
+    panic!(
+        "{css} never showed what was expected; last text: {last:?} (screen: target/e2e-failure.png)"
+    );
+}
+
+/// How many elements match now.
+pub async fn count(client: &Client, css: &str) -> usize {
+    client.find_all(Locator::Css(css)).await.map(|v| v.len()).unwrap_or(0)
+}
+
+/// Waits until exactly `n` elements match.
+pub async fn wait_count(client: &Client, css: &str, n: usize) {
+    let started = Instant::now();
+    loop {
+        let now = count(client, css).await;
+        if now == n {
+            return;
+        }
+        assert!(started.elapsed() < WAIT, "{css}: {now} on screen, expected {n}");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+/// Waits until `done` holds (a condition outside the window: the database,
+/// an emulator).
+pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < WAIT, "{what} did not happen within {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(150)).await;
     }
 }

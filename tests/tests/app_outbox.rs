@@ -1,31 +1,15 @@
 //! End to end: the built app pushes the demo workspace's deal mail to a
-//! webhook CRM in the background, the settings show the outbox's counts,
-//! and an activity the receiver rejected is replayed from the app.
+//! webhook CRM in the background; the sync health page shows the outbox's
+//! counts, the latency from arrival to CRM and the failures by cause; and an
+//! activity the receiver rejected is replayed from the app.
 
 use std::time::{Duration, Instant};
 
 use dealthread_core::crm::{self, webhook};
 use dealthread_tests::crm::Receiver;
-use dealthread_tests::webdriver::AppSession;
-use fantoccini::{Client, Locator};
+use dealthread_tests::webdriver::{AppSession, WAIT, click, testid, wait_for_text};
 
-const WAIT: Duration = Duration::from_secs(45);
 const SECRET: &str = "whsec_app_e2e_7d2e";
-
-async fn wait_for_text(client: &Client, css: &str, done: impl Fn(&str) -> bool) -> String {
-    let started = Instant::now();
-    let mut last = String::new();
-    while started.elapsed() < WAIT {
-        if let Ok(element) = client.find(Locator::Css(css)).await {
-            last = element.text().await.unwrap_or_default();
-            if done(&last) {
-                return last;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("{css} never showed what was expected; last text: {last:?}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outbox_is_pushed_in_the_background_and_a_dead_letter_is_replayed_from_the_app() {
@@ -46,19 +30,7 @@ async fn the_outbox_is_pushed_in_the_background_and_a_dead_letter_is_replayed_fr
     }
     let session = AppSession::start(&db).await;
     let client = &session.client;
-    client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("[data-testid=nav-settings]"))
-        .await
-        .expect("the sidebar never rendered");
-    client
-        .find(Locator::Css("[data-testid=nav-settings]"))
-        .await
-        .expect("settings")
-        .click()
-        .await
-        .expect("open settings");
+    click(client, &testid("nav-health")).await;
 
     wait_for_text(client, "[data-testid=outbox-dead]", |t| t == "1").await;
     // The push pass may still be going: wait until the app's count and the
@@ -77,13 +49,18 @@ async fn the_outbox_is_pushed_in_the_background_and_a_dead_letter_is_replayed_fr
     let row = wait_for_text(client, "[data-testid=outbox-row]", |t| t.contains("HTTP 422")).await;
     assert!(row.contains("Dead letter") && row.contains("not a known deal"), "{row}");
 
-    client
-        .find(Locator::Css("[data-testid=outbox-row] button"))
-        .await
-        .expect("the replay button")
-        .click()
-        .await
-        .expect("replay");
+    // The health page names the cause and the latest of it.
+    let rejected = wait_for_text(client, "[data-testid=failure-row][data-cause=rejected]", |t| {
+        t.contains("not a known deal")
+    })
+    .await;
+    assert!(rejected.contains("Rejected by the CRM"), "{rejected}");
+    // (The labels are upper case on screen.)
+    let latency =
+        wait_for_text(client, &testid("latency"), |t| t.to_lowercase().contains("median")).await;
+    assert!(latency.to_lowercase().contains("95th percentile"), "{latency}");
+
+    click(client, "[data-testid=outbox-row] button").await;
     wait_for_text(client, "[data-testid=outbox-dead]", |t| t == "0").await;
     let started = Instant::now();
     while receiver.activities().len() == sent_before && started.elapsed() < WAIT {

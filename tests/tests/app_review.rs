@@ -9,11 +9,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use dealthread_tests::webdriver::AppSession;
+use dealthread_tests::webdriver::{AppSession, WAIT, click, text, wait_count, wait_until};
 use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
-
-const WAIT: Duration = Duration::from_secs(30);
 
 /// The deal a demo message (by Message-ID) is filed under, and whether it
 /// is pushed, read from the app's own database.
@@ -25,54 +23,6 @@ fn filed(db: &Path, message_id: &str) -> (Option<String>, bool) {
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
     .expect("the demo message")
-}
-
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < WAIT, "{what} did not happen within {WAIT:?}");
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-}
-
-async fn count(client: &Client, css: &str) -> usize {
-    client.find_all(Locator::Css(css)).await.map(|v| v.len()).unwrap_or(0)
-}
-
-async fn wait_count(client: &Client, css: &str, n: usize) {
-    let started = Instant::now();
-    loop {
-        let now = count(client, css).await;
-        if now == n {
-            return;
-        }
-        assert!(started.elapsed() < WAIT, "{css}: {now} on screen, expected {n}");
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-}
-
-async fn text(client: &Client, css: &str) -> String {
-    client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(css))
-        .await
-        .expect(css)
-        .text()
-        .await
-        .expect("text")
-}
-
-async fn click(client: &Client, css: &str) {
-    client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(css))
-        .await
-        .expect(css)
-        .click()
-        .await
-        .expect("click");
 }
 
 async fn keys(client: &Client, css: &str, keys: &str) {

@@ -1,6 +1,6 @@
 // The one place the window talks to Rust. Every command is typed with the
 // bindings that ts-rs generates from the Rust types (src/lib/bindings).
-import { invoke } from '@tauri-apps/api/core';
+import { invoke, type InvokeArgs } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
 import type { Always } from './bindings/Always';
 import type { AppStatus } from './bindings/AppStatus';
@@ -23,6 +23,12 @@ import type { NewProvider } from './bindings/NewProvider';
 import type { OutboxView } from './bindings/OutboxView';
 import type { SourceState } from './bindings/SourceState';
 import type { SourceView } from './bindings/SourceView';
+import type { CrmView } from './bindings/CrmView';
+import type { NewCrm } from './bindings/NewCrm';
+import type { Preferences } from './bindings/Preferences';
+import type { PushHealth } from './bindings/PushHealth';
+import type { ImportSummary } from './bindings/ImportSummary';
+import type { ImportProgress } from './bindings/ImportProgress';
 
 export type {
   Always,
@@ -46,6 +52,12 @@ export type {
   OutboxView,
   SourceState,
   SourceView,
+  CrmView,
+  NewCrm,
+  Preferences,
+  PushHealth,
+  ImportSummary,
+  ImportProgress,
 };
 
 /** Turns whatever a failed call threw into a CommandError. */
@@ -56,9 +68,13 @@ export function asCommandError(error: unknown): CommandError {
   return { code: 'io', message: String(error) };
 }
 
-async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+async function call<T>(
+  command: string,
+  args?: InvokeArgs,
+  options?: { headers: Record<string, string> },
+): Promise<T> {
   try {
-    return await invoke<T>(command, args);
+    return await invoke<T>(command, args, options);
   } catch (error) {
     throw asCommandError(error);
   }
@@ -105,6 +121,21 @@ export const api = {
   trustSenderImages: (address: string) => call<void>('trust_sender_images', { address }),
   setSharingLevel: (kind: EntityKind, id: string, level: SharingLevel | null) =>
     call<void>('set_sharing_level', { kind, id, level }),
+  preferences: () => call<Preferences>('preferences'),
+  savePreferences: (wanted: Preferences) => call<Preferences>('save_preferences', { wanted }),
+  listCrms: () => call<CrmView[]>('list_crms'),
+  testCrm: (input: NewCrm) => call<string>('test_crm', { input }),
+  addCrm: (input: NewCrm) => call<number>('add_crm', { input }),
+  removeCrm: (name: string) => call<boolean>('remove_crm', { name }),
+  pushHealth: () => call<PushHealth>('push_health'),
+  importPaths: (paths: string[]) => call<ImportSummary>('import_paths', { paths }),
+  /** Sends one picked file's bytes as the request body, its name in a header. */
+  importUpload: async (file: File) =>
+    call<ImportSummary>('import_upload', new Uint8Array(await file.arrayBuffer()), {
+      headers: { 'x-file-name': encodeURIComponent(file.name) },
+    }),
+  onImportProgress: (handler: (progress: ImportProgress) => void): Promise<UnlistenFn> =>
+    listen<ImportProgress>('import-progress', (event) => handler(event.payload)),
   /** Calls `handler` with each background sync update until the returned function is called. */
   onSourceState: (handler: (state: SourceState) => void): Promise<UnlistenFn> =>
     listen<SourceState>('source-state', (event) => handler(event.payload)),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ago, bytes, money, senderName, shortDate } from './format';
+import { ago, bytes, duration, money, senderName, shortDate } from './format';
 
 describe('senderName', () => {
   it('prefers the display name and falls back to the address', () => {
@@ -42,5 +42,16 @@ describe('ago', () => {
     expect(ago(now / 1000 - 180, now)).toBe('3 min ago');
     expect(ago(now / 1000 - 7200, now)).toBe('2 h ago');
     expect(ago(now / 1000 - 3 * 86400, now)).toBe('3 d ago');
+  });
+});
+
+describe('duration', () => {
+  it('keeps two units at most', () => {
+    expect(duration(4)).toBe('4 s');
+    expect(duration(125)).toBe('2 min 5 s');
+    expect(duration(120)).toBe('2 min');
+    expect(duration(3 * 3600 + 600 + 7)).toBe('3 h 10 min');
+    expect(duration(2 * 86400 + 4 * 3600)).toBe('2 d 4 h');
+    expect(duration(-3)).toBe('0 s');
   });
 });

@@ -1,17 +1,22 @@
 //! Takes the README's screenshots of the real app on a fresh demo
 //! workspace, through WebDriver: the deal timeline, the review queue, the
-//! correction picker, a message opened in the reader, the search palette
-//! and the settings. Run by `scripts/screenshot.sh` (under Xvfb, with a
+//! correction picker, a message opened in the reader, the search palette,
+//! sync health (pushing to a local webhook receiver that rejects one
+//! activity) and the settings. Run by `scripts/screenshot.sh` (under Xvfb, with a
 //! throwaway keyring): `screenshots OUT_DIR`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dealthread_tests::webdriver::AppSession;
+use dealthread_core::crm::{self, webhook};
+
+use dealthread_tests::crm::Receiver;
+use dealthread_tests::webdriver::{AppSession, click, wait_for_text};
 use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
 
 const WAIT: Duration = Duration::from_secs(30);
+const SECRET: &str = "whsec_screenshots_41aa";
 
 async fn shoot(client: &Client, out: &Path, name: &str) {
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -19,18 +24,6 @@ async fn shoot(client: &Client, out: &Path, name: &str) {
     let path = out.join(format!("{name}.png"));
     std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     println!("saved {}", path.display());
-}
-
-async fn click(client: &Client, css: &str) {
-    client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
 }
 
 async fn escape(client: &Client, css: &str) {
@@ -44,7 +37,18 @@ async fn main() {
     let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "docs/screenshots".into()));
     std::fs::create_dir_all(&out).expect("the output folder");
     let work = tempfile::tempdir().expect("a work folder");
-    let session = AppSession::start(&work.path().join("demo.db")).await;
+    let db = work.path().join("demo.db");
+    let receiver = Receiver::start(SECRET);
+    receiver.faults(|f| f.reject_next = 1);
+    {
+        let store = dealthread_core::Store::open(&db).expect("the store opens");
+        let config = webhook::WebhookConfig::new("crm", &receiver.url);
+        let json = serde_json::to_string(&config).expect("config json");
+        crm::save(store.conn(), "crm", webhook::KIND, &json, 0).expect("save the connection");
+        dealthread_core::secrets::set(&crm::secret_account("crm"), SECRET.as_bytes())
+            .expect("the signing secret in the keyring");
+    }
+    let session = AppSession::start(&db).await;
     let client = &session.client;
     let _ = client.set_window_size(1280, 800).await;
 
@@ -107,6 +111,10 @@ async fn main() {
     shoot(client, &out, "search-palette").await;
     escape(client, "[data-testid=palette]").await;
 
+    click(client, "[data-testid=nav-health]").await;
+    wait_for_text(client, "[data-testid=failure-row]", |t| !t.is_empty()).await;
+    shoot(client, &out, "sync-health").await;
+
     click(client, "[data-testid=nav-settings]").await;
     client
         .wait()
@@ -116,4 +124,5 @@ async fn main() {
         .expect("settings");
     shoot(client, &out, "settings").await;
     session.finish().await;
+    let _ = dealthread_core::secrets::delete(&crm::secret_account("crm"));
 }
