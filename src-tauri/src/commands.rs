@@ -210,7 +210,7 @@ pub async fn open_message(
 ) -> Result<dealthread_core::store::reading::MessageView, CommandError> {
     use dealthread_core::store::reading;
     state.with_store(|store| {
-        reading::open(store.conn(), message_id, load_images, ingest::unix_now())?
+        reading::open(store, message_id, load_images, ingest::unix_now())?
             .ok_or_else(|| CoreError::NotFound(format!("message {message_id}: no such message")))
     })
 }

@@ -6,6 +6,7 @@
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod attachments;
 mod background;
 mod commands;
 mod error;
@@ -74,6 +75,9 @@ fn main() {
             settings::remove_crm,
             settings::push_health,
             import::import_paths,
+            attachments::attachment_preview,
+            attachments::save_attachment,
+            attachments::open_attachment,
             import::import_upload,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"));

@@ -30,6 +30,12 @@ impl AppSession {
     /// Starts the app on the database at `db` (created, with the demo, when
     /// missing).
     pub async fn start(db: &Path) -> AppSession {
+        AppSession::start_with_env(db, &[]).await
+    }
+
+    /// Like [`AppSession::start`], with more environment for the app
+    /// (`DEALTHREAD_DOWNLOADS`, a `PATH` with a stand-in opener).
+    pub async fn start_with_env(db: &Path, env: &[(&str, &std::ffi::OsStr)]) -> AppSession {
         assert!(
             std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some(),
             "no display: run the end-to-end tests through scripts/test.sh, which starts Xvfb"
@@ -46,6 +52,7 @@ impl AppSession {
             .arg("--host=127.0.0.1")
             .env("TAURI_WEBVIEW_AUTOMATION", "true")
             .env("DEALTHREAD_DB", db)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -1,9 +1,14 @@
 //! End to end: the built app, on a fresh database, shows the demo workspace's
-//! deals and a deal's timeline; selecting another deal shows its timeline.
+//! deals (with unread counts and filters) and a deal's timeline grouped by
+//! thread; selecting another deal shows its timeline, with the quoted
+//! history one click away, attachment chips, and a thread split and merged
+//! again from the timeline.
 
 use std::time::Duration;
 
-use dealthread_tests::webdriver::AppSession;
+use dealthread_tests::webdriver::{
+    AppSession, click, count, fill, testid, text, wait_count, wait_for_text,
+};
 use fantoccini::Locator;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -50,15 +55,18 @@ async fn demo_workspace_timeline_is_on_screen() {
         .expect("the timeline never rendered");
     let title = client.find(Locator::Css("[data-testid=deal-title]")).await.expect("deal title");
     assert_eq!(title.text().await.expect("title text"), "Bluebird Logistics: pilot");
+    // Two threads, the one with the newest message first: the proposal and
+    // its Outlook reply, then the out-of-office (it names no parent).
     let subjects = texts(&session, "[data-testid=message-subject]").await;
     assert_eq!(subjects.len(), 3, "three messages on the Bluebird deal: {subjects:?}");
+    assert_eq!(count(client, &testid("thread-head")).await, 2, "{subjects:?}");
     assert!(subjects[0].starts_with("Pilot proposal for Bluebird"), "oldest first: {subjects:?}");
-    assert!(subjects[1].contains("Auto-reply"), "the out-of-office reply is badged: {subjects:?}");
+    assert!(subjects[2].contains("Auto-reply"), "the out-of-office reply is badged: {subjects:?}");
     let bodies = texts(&session, "[data-testid=message-body]").await;
     assert!(
-        bodies[2].contains("we need SSO from day one") && !bodies[2].contains("Following our call"),
+        bodies[1].contains("we need SSO from day one") && !bodies[1].contains("Following our call"),
         "the Outlook reply shows its latest reply without the quoted proposal: {:?}",
-        bodies[2]
+        bodies[1]
     );
 
     // Selecting another deal replaces the timeline.
@@ -85,6 +93,49 @@ async fn demo_workspace_timeline_is_on_screen() {
     let bodies = texts(&session, "[data-testid=message-body]").await;
     assert!(bodies[1].contains("2-year pricing"), "Dana's Gmail reply: {:?}", bodies[1]);
     assert!(!bodies[1].contains("wrote:"), "quoted history is cut: {:?}", bodies[1]);
+    // ...and one click away.
+    assert_eq!(count(client, &testid("thread-head")).await, 1, "one thread");
+    let messages =
+        client.find_all(Locator::Css(&testid("timeline-message"))).await.expect("messages");
+    let gmail_reply = messages.get(1).expect("Dana's reply");
+    gmail_reply
+        .find(Locator::Css(&testid("show-quoted")))
+        .await
+        .expect("Dana's reply has quoted history")
+        .click()
+        .await
+        .expect("show it");
+    let quoted = text(client, &testid("message-quoted")).await;
+    assert!(quoted.contains("wrote:") && quoted.contains("2-year pricing"), "{quoted}");
+    let chip = text(client, &testid("attachment-chip")).await;
+    assert!(chip.contains("PO-NW-20931.pdf"), "the PO is a chip on its message: {chip}");
+
+    // Split the thread at the PO, then merge the two halves again.
+    let po = "[data-testid=timeline-message]:has([data-testid=attachment-chip])";
+    click(client, &format!("{po} {}", testid("message-split"))).await;
+    wait_count(client, &testid("thread-head"), 2).await;
+    let toast = text(client, &testid("undo-summary")).await;
+    assert!(toast.to_lowercase().contains("split"), "{toast}");
+    let merge = client
+        .find(Locator::Css(&format!(
+            "{}:first-of-type {}",
+            "[data-testid=thread-head]",
+            testid("thread-merge")
+        )))
+        .await
+        .expect("the merge menu");
+    merge.select_by_index(1).await.expect("merge with the other thread");
+    wait_count(client, &testid("thread-head"), 1).await;
+
+    // The sidebar: unread counts, and filters by name and stage.
+    let unread = texts(&session, "[data-deal-id='D-1003'] [data-testid=deal-unread]").await;
+    assert_eq!(unread, vec!["1"], "Kestrel's one message is unread");
+    fill(client, &testid("deal-filter"), "bluebird").await;
+    wait_count(client, &testid("deal-item"), 2).await;
+    let stage = client.find(Locator::Css(&testid("deal-stage-filter"))).await.expect("stages");
+    stage.select_by_value("Discovery").await.expect("pick a stage");
+    wait_count(client, &testid("deal-item"), 1).await;
+    wait_for_text(client, &testid("deal-item"), |t| t.contains("EU rollout")).await;
 
     session.finish().await;
 }

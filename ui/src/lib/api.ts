@@ -128,6 +128,12 @@ export const api = {
   addCrm: (input: NewCrm) => call<number>('add_crm', { input }),
   removeCrm: (name: string) => call<boolean>('remove_crm', { name }),
   pushHealth: () => call<PushHealth>('push_health'),
+  attachmentPreview: (messageId: number, position: number) =>
+    call<string | null>('attachment_preview', { messageId, position }),
+  saveAttachment: (messageId: number, position: number) =>
+    call<string>('save_attachment', { messageId, position }),
+  openAttachment: (messageId: number, position: number, confirmed: boolean) =>
+    call<string>('open_attachment', { messageId, position, confirmed }),
   importPaths: (paths: string[]) => call<ImportSummary>('import_paths', { paths }),
   /** Sends one picked file's bytes as the request body, its name in a header. */
   importUpload: async (file: File) =>

@@ -1,10 +1,17 @@
 //! The `attachments` table: each message's attachments, pointing at blobs
-//! in the raw store that messages carrying the same file share.
+//! in the raw store that messages carrying the same file share; and what
+//! the reader does with them: inline images shown in place, a file saved
+//! or handed to the system's viewer under a name that cannot become a path.
 
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
 use dealthread_mail::Document;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::error::Result;
+use super::Store;
+use crate::error::{CoreError, Result};
+use crate::rawstore::BlobKind;
 
 /// Records a message's attachments; `stored` says whether their blobs were
 /// written to the raw store.
@@ -38,4 +45,219 @@ pub fn carriers(conn: &Connection, sha256: &str) -> Result<i64> {
         [sha256],
         |r| r.get(0),
     )?)
+}
+
+/// Inline images larger than this stay out of the reader.
+pub const INLINE_IMAGE_MAX: u64 = 5 * 1024 * 1024;
+
+/// Image types the reader shows by their own bytes, whatever the part's
+/// header claims. SVG is not among them: it can carry script and links.
+const SHOWN_IMAGES: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp"];
+
+/// One stored attachment of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub sha256: String,
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub size: u64,
+    pub content_id: Option<String>,
+    /// Whether its bytes are in the raw store.
+    pub stored: bool,
+    pub warning: Option<String>,
+}
+
+pub fn get(conn: &Connection, message_id: i64, position: u32) -> Result<Option<Stored>> {
+    Ok(conn
+        .query_row(
+            "SELECT sha256, filename, content_type, size, content_id, stored, warning
+               FROM attachments WHERE message_id = ?1 AND position = ?2",
+            params![message_id, position],
+            |r| {
+                Ok(Stored {
+                    sha256: r.get(0)?,
+                    filename: r.get(1)?,
+                    content_type: r.get(2)?,
+                    size: r.get::<_, i64>(3)?.max(0) as u64,
+                    content_id: r.get(4)?,
+                    stored: r.get(5)?,
+                    warning: r.get(6)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// An attachment's bytes, decrypted from the raw store.
+pub fn bytes(store: &Store, message_id: i64, position: u32) -> Result<(Stored, Vec<u8>)> {
+    let Some(found) = get(store.conn(), message_id, position)? else {
+        return Err(CoreError::NotFound(format!(
+            "message {message_id}: it has no attachment {position}"
+        )));
+    };
+    if !found.stored {
+        return Err(CoreError::NotFound(format!(
+            "{}: this copy of Dealthread did not keep the file (it was imported before version 4); import the message again to get it",
+            found.filename.as_deref().unwrap_or("the attachment")
+        )));
+    }
+    let bytes = store.raw().get(BlobKind::Attachment, &found.sha256)?;
+    Ok((found, bytes))
+}
+
+/// The image type the bytes themselves show, among those the reader shows.
+pub fn image_type(bytes: &[u8]) -> Option<&'static str> {
+    let sniffed = match bytes {
+        [0x89, b'P', b'N', b'G', ..] => "image/png",
+        [0xFF, 0xD8, 0xFF, ..] => "image/jpeg",
+        [b'G', b'I', b'F', b'8', ..] => "image/gif",
+        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => "image/webp",
+        _ => return None,
+    };
+    SHOWN_IMAGES.contains(&sniffed).then_some(sniffed)
+}
+
+/// A `data:` URL of an image attachment, when its bytes are an image the
+/// reader shows and it is not too large.
+pub fn image_data_url(store: &Store, message_id: i64, position: u32) -> Result<Option<String>> {
+    let (found, bytes) = bytes(store, message_id, position)?;
+    if found.size > INLINE_IMAGE_MAX {
+        return Ok(None);
+    }
+    Ok(image_type(&bytes).map(|kind| {
+        format!("data:{kind};base64,{}", base64::engine::general_purpose::STANDARD.encode(&bytes))
+    }))
+}
+
+/// Replaces the sanitizer's `attachment://localhost/SHA256` references
+/// (its rewrite of `cid:`) with the images themselves, so the sandboxed
+/// reader shows them without any request. A reference to anything that is
+/// not a shown image type is emptied.
+pub fn inline_images(store: &Store, message_id: i64, html: String) -> String {
+    const PREFIX: &str = "attachment://localhost/";
+    if !html.contains(PREFIX) {
+        return html;
+    }
+    let positions: Vec<(u32, String)> = store
+        .conn()
+        .prepare_cached(
+            "SELECT position, sha256 FROM attachments WHERE message_id = ?1 AND stored = 1",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_map([message_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+        })
+        .unwrap_or_default();
+    let mut html = html;
+    for (position, sha256) in positions {
+        let reference = format!("{PREFIX}{sha256}");
+        if !html.contains(&reference) {
+            continue;
+        }
+        let shown = image_data_url(store, message_id, position).ok().flatten().unwrap_or_default();
+        html = html.replace(&reference, &shown);
+    }
+    html
+}
+
+/// A file name made from an attachment's name that can only land inside
+/// the folder it is joined to: no separators, no leading dot, no control
+/// characters, no reserved Windows names, at most 120 characters.
+pub fn safe_file_name(name: Option<&str>, content_type: &str) -> String {
+    let base = name.unwrap_or_default().rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String = base
+        .chars()
+        .map(|c| if c.is_control() || "<>:\"|?*".contains(c) { '_' } else { c })
+        .collect();
+    let trimmed = cleaned.trim().trim_start_matches('.').trim_end_matches(['.', ' ']);
+    let stem = trimmed.split('.').next().unwrap_or_default().to_ascii_uppercase();
+    let reserved = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || ((stem.starts_with("COM") || stem.starts_with("LPT")) && stem.len() == 4);
+    let mut name: String = if trimmed.is_empty() || reserved {
+        let extension = match content_type {
+            "application/pdf" => ".pdf",
+            "image/png" => ".png",
+            "image/jpeg" => ".jpg",
+            "text/plain" => ".txt",
+            _ => "",
+        };
+        format!("attachment{extension}")
+    } else {
+        trimmed.to_string()
+    };
+    if name.chars().count() > 120 {
+        name = name.chars().rev().take(120).collect::<Vec<_>>().into_iter().rev().collect();
+    }
+    name
+}
+
+/// Writes an attachment into `folder` under its safe name, never over an
+/// existing file (`name (2).pdf` and so on). Returns the path written.
+pub fn save_into(store: &Store, message_id: i64, position: u32, folder: &Path) -> Result<PathBuf> {
+    let (found, bytes) = bytes(store, message_id, position)?;
+    let name = safe_file_name(found.filename.as_deref(), &found.content_type);
+    let (stem, extension) = match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => (stem.to_string(), format!(".{ext}")),
+        _ => (name.clone(), String::new()),
+    };
+    std::fs::create_dir_all(folder).map_err(|e| CoreError::io(folder, e))?;
+    for n in 1..1000 {
+        let candidate = if n == 1 { name.clone() } else { format!("{stem} ({n}){extension}") };
+        let path = folder.join(candidate);
+        let created = std::fs::OpenOptions::new().write(true).create_new(true).open(&path);
+        match created {
+            Ok(mut file) => {
+                use std::io::Write;
+                file.write_all(&bytes).and_then(|()| file.sync_all()).map_err(|e| {
+                    let _ = std::fs::remove_file(&path);
+                    CoreError::io(&path, e)
+                })?;
+                return Ok(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(CoreError::io(&path, e)),
+        }
+    }
+    Err(CoreError::InvalidInput(format!(
+        "{}: a thousand files of that name are already in {}",
+        name,
+        folder.display()
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attachment_names_never_become_paths() {
+        let cases = [
+            (Some("../../.ssh/authorized_keys"), "authorized_keys"),
+            (Some("C:\\Windows\\evil.exe"), "evil.exe"),
+            (Some(".hidden"), "hidden"),
+            (Some("CON.txt"), "attachment.txt"),
+            (Some("quote\u{0}.pdf"), "quote_.pdf"),
+            (Some("a|b?.pdf "), "a_b_.pdf"),
+            (None, "attachment.pdf"),
+            (Some(".."), "attachment.pdf"),
+        ];
+        for (name, expected) in cases {
+            let content_type =
+                if expected.ends_with(".txt") { "text/plain" } else { "application/pdf" };
+            assert_eq!(safe_file_name(name, content_type), expected, "{name:?}");
+        }
+        let long = format!("{}.pdf", "x".repeat(300));
+        let safe = safe_file_name(Some(&long), "application/pdf");
+        assert_eq!(safe.chars().count(), 120);
+        assert!(safe.ends_with(".pdf"));
+    }
+
+    #[test]
+    fn images_are_known_by_their_bytes() {
+        assert_eq!(image_type(b"\x89PNG\r\n\x1a\n...."), Some("image/png"));
+        assert_eq!(image_type(&[0xFF, 0xD8, 0xFF, 0xE0]), Some("image/jpeg"));
+        assert_eq!(image_type(b"GIF89a"), Some("image/gif"));
+        assert_eq!(image_type(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
+        assert_eq!(image_type(b"<svg onload=alert(1)>"), None);
+        assert_eq!(image_type(b"%PDF-1.7"), None);
+    }
 }

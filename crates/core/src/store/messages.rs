@@ -91,9 +91,9 @@ pub fn insert(conn: &Connection, m: &NewMessage<'_>) -> Result<Inserted> {
                      latest_reply, text_body, has_attachments, document, parse_error, deal_id,
                      participants, attachment_names, thread_id, message_id_reused,
                      contact_id, company_id, match_status, match_rule, match_reason,
-                     crm_worthy, not_worthy_reason, own_match)
+                     crm_worthy, not_worthy_reason, own_match, warnings)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-                         ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
+                         ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)",
             )?
             .execute(params![
                     key,
@@ -126,6 +126,7 @@ pub fn insert(conn: &Connection, m: &NewMessage<'_>) -> Result<Inserted> {
                     decision.not_worthy.is_none() && decision.status != MatchStatus::Internal,
                     decision.not_worthy,
                     own_json,
+                    doc.and_then(super::reading::warnings_text),
                 ])?;
             let id = conn.last_insert_rowid();
             if !decision.suggestions.is_empty() {
@@ -234,6 +235,24 @@ pub(super) fn backfill_v4(tx: &Transaction<'_>) -> Result<()> {
     for (id, json) in rows {
         if let Ok(doc) = serde_json::from_str::<Document>(&json) {
             attachments::insert_for(tx, id, &doc, false)?;
+        }
+    }
+    Ok(())
+}
+
+/// Version 14: each stored message's warnings.
+pub(super) fn backfill_v14(tx: &Transaction<'_>) -> Result<()> {
+    let rows: Vec<(i64, String)> = {
+        let mut stmt =
+            tx.prepare("SELECT id, document FROM messages WHERE document IS NOT NULL ORDER BY id")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?
+    };
+    let mut update = tx.prepare("UPDATE messages SET warnings = ?1 WHERE id = ?2")?;
+    for (id, json) in rows {
+        if let Ok(doc) = serde_json::from_str::<Document>(&json)
+            && let Some(text) = super::reading::warnings_text(&doc)
+        {
+            update.execute(params![text, id])?;
         }
     }
     Ok(())

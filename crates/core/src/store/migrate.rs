@@ -39,6 +39,11 @@ const MIGRATIONS: &[(&str, &str, Option<Backfill>)] = &[
     ("0011_matching", include_str!("migrations/0011_matching.sql"), None),
     ("0012_sharing", include_str!("migrations/0012_sharing.sql"), None),
     ("0013_push_failures", include_str!("migrations/0013_push_failures.sql"), None),
+    (
+        "0014_warnings",
+        include_str!("migrations/0014_warnings.sql"),
+        Some(super::messages::backfill_v14),
+    ),
 ];
 
 pub fn latest_version() -> i64 {

@@ -41,11 +41,12 @@ pub struct MessageView {
 /// Opens a message (and marks it read). `load_images`: the rep asked to
 /// see this message's remote images.
 pub fn open(
-    conn: &Connection,
+    store: &super::Store,
     id: i64,
     load_images: bool,
     now: i64,
 ) -> Result<Option<MessageView>> {
+    let conn = store.conn();
     let row = conn
         .query_row(
             "SELECT document, parse_error, subject, date FROM messages WHERE id = ?1",
@@ -103,6 +104,7 @@ pub fn open(
         }
         _ => (doc.html_sanitized.clone(), doc.remote_images_blocked, doc.trackers_removed),
     };
+    let html = html.map(|html| super::attachments::inline_images(store, id, html));
     Ok(Some(MessageView {
         id,
         warnings: warnings(&doc),
@@ -128,6 +130,13 @@ pub fn trust_images_from(conn: &Connection, address: &str) -> Result<()> {
     let mut trusted = settings::list(conn, "images_trusted_senders")?;
     trusted.push(address.trim().to_ascii_lowercase());
     settings::set_list(conn, "images_trusted_senders", &trusted)
+}
+
+/// [`warnings`] one per line, `None` when there is none: as the
+/// `messages.warnings` column keeps them.
+pub(crate) fn warnings_text(doc: &Document) -> Option<String> {
+    let all = warnings(doc);
+    (!all.is_empty()).then(|| all.join("\n"))
 }
 
 /// What looks wrong: a failed DMARC verdict, a display name that shows

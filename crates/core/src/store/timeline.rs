@@ -145,6 +145,47 @@ pub struct TimelineMessage {
     /// Where its activity stands with the CRM: queued, retrying, sent or
     /// failed; `None` when nothing was queued.
     pub push_state: Option<String>,
+    /// What looks wrong about it (a failed DMARC verdict, a spoofed-looking
+    /// sender), in words.
+    pub warnings: Vec<String>,
+    /// Whether the whole text holds more than the latest reply (quoted
+    /// history, a signature): the reader shows it.
+    pub has_quoted: bool,
+    /// Its attachments, inline images left out.
+    pub attachments: Vec<AttachmentChip>,
+}
+
+/// An attachment as a chip on a timeline message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct AttachmentChip {
+    pub position: u32,
+    pub name: Option<String>,
+    pub content_type: String,
+    #[ts(type = "number")]
+    pub size: u64,
+    /// Why opening it is risky, if it is.
+    pub warning: Option<String>,
+}
+
+/// Reads the JSON array of `[position, name, type, size, warning]` the
+/// timeline query builds.
+fn chips(json: Option<String>) -> Vec<AttachmentChip> {
+    let Some(rows) = json.and_then(|j| serde_json::from_str::<Vec<serde_json::Value>>(&j).ok())
+    else {
+        return Vec::new();
+    };
+    rows.iter()
+        .filter_map(|row| {
+            Some(AttachmentChip {
+                position: u32::try_from(row[0].as_u64()?).ok()?,
+                name: row[1].as_str().map(str::to_string),
+                content_type: row[2].as_str()?.to_string(),
+                size: row[3].as_u64()?,
+                warning: row[4].as_str().map(str::to_string),
+            })
+        })
+        .collect()
 }
 
 /// A deal's messages, oldest first (by Date, then arrival).
@@ -165,7 +206,15 @@ fn select(
                 match_rule, match_reason, not_worthy_reason,
                 (SELECT CASE WHEN o.state = 'sent' THEN 'sent' WHEN o.state = 'dead' THEN 'failed'
                              WHEN o.attempts > 0 THEN 'retrying' ELSE 'queued' END
-                   FROM outbox o WHERE o.message_id = messages.id ORDER BY o.id DESC LIMIT 1)
+                   FROM outbox o WHERE o.message_id = messages.id ORDER BY o.id DESC LIMIT 1),
+                warnings,
+                latest_reply IS NOT NULL AND length(text_body) > length(latest_reply) + 2,
+                CASE WHEN has_attachments THEN
+                  (SELECT json_group_array(json_array(a.position, a.filename, a.content_type,
+                                                      a.size, a.warning))
+                     FROM attachments a WHERE a.message_id = messages.id
+                      AND NOT (a.content_id IS NOT NULL AND a.disposition IS 'inline'))
+                END
          FROM messages {tail}"
     ))?;
     let rows = stmt.query_map([param], |row| {
@@ -187,6 +236,12 @@ fn select(
             match_reason: row.get(13)?,
             not_worthy_reason: row.get(14)?,
             push_state: row.get(15)?,
+            warnings: row
+                .get::<_, Option<String>>(16)?
+                .map(|w| w.lines().map(str::to_string).collect())
+                .unwrap_or_default(),
+            has_quoted: row.get::<_, Option<bool>>(17)?.unwrap_or(false),
+            attachments: chips(row.get(18)?),
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
