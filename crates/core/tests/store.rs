@@ -167,7 +167,11 @@ fn two_messages_reusing_one_message_id_are_both_kept_and_flagged() {
 fn database_at(version: i64, path: &Path) {
     let mut conn = Connection::open(path).expect("create");
     migrate::apply_up_to(&mut conn, path, 1).expect("version 1");
-    let raw = mail("old", &[], None, 1, "Renewal quote from the old days");
+    // It failed DMARC: version 14 works its warning out from the document.
+    let mut raw =
+        b"Authentication-Results: mx.acme.example; dmarc=fail header.from=customer.example\r\n"
+            .to_vec();
+    raw.extend(mail("old", &[], None, 1, "Renewal quote from the old days"));
     let doc = dealthread_mail::read_message(&raw, &ReadOptions::default()).expect("reads");
     let json = serde_json::to_string(&doc).expect("json");
     conn.execute(
@@ -206,6 +210,18 @@ fn databases_from_every_earlier_version_migrate_with_their_data() {
             search(store.conn(), &SearchQuery { text: "person-old".into(), ..Default::default() })
                 .expect("search");
         assert_eq!(by_sender.len(), 1, "v{version}: participants were not backfilled");
+        let warnings: Option<String> = store
+            .conn()
+            .query_row(
+                "SELECT warnings FROM messages WHERE message_id = 'old@x.example'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("warnings");
+        assert!(
+            warnings.is_some_and(|w| w.contains("failed DMARC")),
+            "v{version}: the warning was not backfilled"
+        );
     }
 }
 
