@@ -116,15 +116,8 @@ async fn demo_workspace_timeline_is_on_screen() {
     wait_count(client, &testid("thread-head"), 2).await;
     let toast = text(client, &testid("undo-summary")).await;
     assert!(toast.to_lowercase().contains("split"), "{toast}");
-    let merge = client
-        .find(Locator::Css(&format!(
-            "{}:first-of-type {}",
-            "[data-testid=thread-head]",
-            testid("thread-merge")
-        )))
-        .await
-        .expect("the merge menu");
-    merge.select_by_index(1).await.expect("merge with the other thread");
+    click(client, &format!("[data-testid=thread-head] {}", testid("thread-merge"))).await;
+    click(client, &testid("merge-choice")).await;
     wait_count(client, &testid("thread-head"), 1).await;
 
     // The sidebar: unread counts, and filters by name and stage.

@@ -6,9 +6,11 @@
 //!     bench store [--messages 10000,50000] [--search-messages 100000]
 //!                                        import vs notmuch and mu; search and timeline latency
 //!     bench imap [--messages N]          initial IMAP sync vs mbsync; incremental check
+//!     bench app [--messages 50000]       the release app: start, a 2,000-message timeline, scrolling
 //!     bench corpus DIR [--messages N]    write the generated maildir (for profiling)
 //!     bench mail-one FILE                (internal) read one file, print peak memory
 
+mod app;
 mod imap;
 mod store;
 
@@ -26,9 +28,10 @@ fn main() -> ExitCode {
         Some("store") => store::run(&args[1..]),
         Some("corpus") => write_corpus(&args[1..]),
         Some("imap") => imap::run(&args[1..]),
+        Some("app") => app::run(&args[1..]),
         Some("mail-one") => mail_one(args.get(1).map(PathBuf::from)),
         _ => Err(
-            "usage: bench mail [--messages N] | bench store [--messages N,N] [--search-messages N] | bench imap [--messages N]"
+            "usage: bench mail [--messages N] | bench store [--messages N,N] [--search-messages N] | bench imap [--messages N] | bench app [--messages N] [--deal-messages N] [--rounds N]"
                 .to_string(),
         ),
     };
