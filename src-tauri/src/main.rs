@@ -12,6 +12,7 @@ mod commands;
 mod error;
 mod import;
 mod matching;
+mod notify;
 mod settings;
 mod state;
 
@@ -30,6 +31,7 @@ fn main() {
             let db = dealthread_core::paths::default_db();
             let state = state::AppState::open(&db);
             background::start_pusher(db.clone(), std::time::Duration::from_secs(5));
+            notify::start(db.clone(), std::time::Duration::from_secs(5));
             let background = background::Background::new(app.handle().clone(), db);
             for source in state.sources() {
                 background.start(source);

@@ -11,6 +11,7 @@ pub mod entities;
 pub mod matches;
 pub mod messages;
 pub mod migrate;
+pub mod notices;
 pub mod overview;
 pub mod reading;
 pub mod search;
