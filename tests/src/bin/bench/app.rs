@@ -79,7 +79,7 @@ async fn measure(db: &Path, rounds: usize) -> Result<(), String> {
     let mut paints = Vec::new();
     let mut frames = Vec::new();
     let mut idle = Vec::new();
-    let mut rss = 0;
+    let mut rss = (0, 0);
     for round in 0..rounds {
         let launched = Instant::now();
         let session = AppSession::start(db).await;
@@ -146,7 +146,11 @@ async fn measure(db: &Path, rounds: usize) -> Result<(), String> {
         frames.get(frames.len() * 95 / 100).copied().unwrap_or(0.0),
         frames.last().copied().unwrap_or(0.0)
     );
-    println!("app resident memory with the big deal open: {:.0} MB", rss as f64 / 1024.0);
+    println!(
+        "resident memory with the big deal open: the app {:.0} MB, its web page (WebKitWebProcess) {:.0} MB",
+        rss.0 as f64 / 1024.0,
+        rss.1 as f64 / 1024.0
+    );
     Ok(())
 }
 
@@ -221,24 +225,28 @@ async fn sorted_frames(client: &Client, scrolling: bool) -> Result<Vec<f64>, Str
     Ok(times)
 }
 
-/// The resident size (KiB) of the running app and its WebKit web process
-/// (where the page lives), from /proc.
-fn resident_kib() -> u64 {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
-    entries
-        .flatten()
-        .filter(|e| {
-            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            let program = cmdline.split(|&b| b == 0).next().unwrap_or_default();
-            program.ends_with(b"/dealthread-app") || program.ends_with(b"WebKitWebProcess")
-        })
-        .map(|e| {
-            std::fs::read_to_string(e.path().join("status"))
+/// The resident size (KiB) of the running app and of its WebKit web
+/// process (where the page lives), from /proc.
+fn resident_kib() -> (u64, u64) {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return (0, 0) };
+    let mut app = 0;
+    let mut web = 0;
+    for entry in entries.flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let program = cmdline.split(|&b| b == 0).next().unwrap_or_default().to_vec();
+        let rss = || {
+            std::fs::read_to_string(entry.path().join("status"))
                 .unwrap_or_default()
                 .lines()
                 .find_map(|l| l.strip_prefix("VmRSS:"))
                 .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
                 .unwrap_or(0)
-        })
-        .sum()
+        };
+        if program.ends_with(b"/dealthread-app") {
+            app += rss();
+        } else if program.ends_with(b"WebKitWebProcess") {
+            web += rss();
+        }
+    }
+    (app, web)
 }
