@@ -1,23 +1,28 @@
-//! Attachments from the reader: previewed (images, by their own bytes),
-//! saved to Downloads, or handed to the system's viewer. Names are made
-//! safe before they touch the disk; a dangerous type needs the rep's
-//! confirmation first.
+//! Attachments from the reader: previewed (images by their own bytes,
+//! PDFs drawn page by page in Rust), saved to Downloads, or handed to the
+//! system's viewer. Names are made safe before they touch the disk; a
+//! dangerous type needs the rep's confirmation first.
 
+use dealthread_core::preview::{self, Preview};
 use dealthread_core::store::attachments;
 use dealthread_core::{CoreError, paths};
 use tauri::State;
 
+use crate::commands::blocking;
 use crate::error::CommandError;
 use crate::state::AppState;
 
-/// An image attachment as a `data:` URL; `null` for anything else.
+/// An image, or the first pages of a PDF drawn as images; `null` for a
+/// type with no preview. The store is free while a PDF is drawn.
 #[tauri::command]
 pub async fn attachment_preview(
     state: State<'_, AppState>,
     message_id: i64,
     position: u32,
-) -> Result<Option<String>, CommandError> {
-    state.with_store(|store| attachments::image_data_url(store, message_id, position))
+) -> Result<Option<Preview>, CommandError> {
+    let (found, bytes) =
+        state.with_store(|store| attachments::bytes(store, message_id, position))?;
+    blocking("the preview", move || preview::of(&found, bytes)).await
 }
 
 /// Saves an attachment to the Downloads folder; returns where.

@@ -66,13 +66,13 @@ pub async fn source_states(
 /// Reaches the provider with the form's settings; stores nothing.
 #[tauri::command]
 pub async fn test_provider_source(input: NewProvider) -> Result<String, CommandError> {
-    blocking(move || accounts::test_provider(&input)).await
+    blocking("the check", move || accounts::test_provider(&input)).await
 }
 
 /// Logs in to the IMAP server with the form's settings; stores nothing.
 #[tauri::command]
 pub async fn test_imap_source(input: NewImap) -> Result<String, CommandError> {
-    blocking(move || accounts::test_imap(&input)).await
+    blocking("the check", move || accounts::test_imap(&input)).await
 }
 
 /// Saves a provider source (its key to the OS keyring) and starts syncing it.
@@ -117,15 +117,17 @@ pub async fn remove_source(
     }
 }
 
-/// Runs network work off the async runtime's threads.
-pub async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, dealthread_core::sources::SourceError> + Send + 'static,
+/// Runs slow work (the network, an import, drawing a preview) off the
+/// async runtime's threads; `what` names it if it dies.
+pub async fn blocking<T: Send + 'static, E: Into<CommandError> + Send + 'static>(
+    what: &str,
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> Result<T, CommandError> {
     match tauri::async_runtime::spawn_blocking(work).await {
-        Ok(outcome) => outcome.map_err(CommandError::from),
+        Ok(outcome) => outcome.map_err(Into::into),
         Err(error) => Err(CommandError {
             code: dealthread_core::ErrorCode::Io,
-            message: format!("the check stopped unexpectedly: {error}"),
+            message: format!("{what} stopped unexpectedly: {error}"),
         }),
     }
 }

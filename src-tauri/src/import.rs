@@ -11,6 +11,7 @@ use serde::Serialize;
 use tauri::{AppHandle, Emitter, State};
 use ts_rs::TS;
 
+use crate::commands::blocking;
 use crate::error::CommandError;
 use crate::state::AppState;
 
@@ -48,7 +49,7 @@ pub async fn import_paths(
 ) -> Result<ImportSummary, CommandError> {
     let db = PathBuf::from(&state.db_path);
     let paths: Vec<PathBuf> = paths.into_iter().map(PathBuf::from).collect();
-    run(move || import(&db, &paths, &app, None)).await
+    blocking("the import", move || import(&db, &paths, &app, None)).await
 }
 
 /// Imports one picked file sent as the request's body, its name in the
@@ -71,7 +72,7 @@ pub async fn import_upload(
         .unwrap_or_default();
     let bytes = bytes.clone();
     let db = PathBuf::from(&state.db_path);
-    run(move || {
+    blocking("the import", move || {
         let dir = tempfile::tempdir().map_err(|e| CoreError::io(std::env::temp_dir(), e))?;
         let path = dir.path().join(safe_file_name(&name));
         std::fs::write(&path, &bytes).map_err(|e| CoreError::io(&path, e))?;
@@ -94,18 +95,6 @@ fn safe_file_name(name: &str) -> String {
 
 fn invalid(message: &str) -> CommandError {
     CommandError { code: dealthread_core::ErrorCode::InvalidInput, message: message.to_string() }
-}
-
-async fn run(
-    work: impl FnOnce() -> dealthread_core::Result<ImportSummary> + Send + 'static,
-) -> Result<ImportSummary, CommandError> {
-    match tauri::async_runtime::spawn_blocking(work).await {
-        Ok(outcome) => outcome.map_err(CommandError::from),
-        Err(error) => Err(CommandError {
-            code: dealthread_core::ErrorCode::Io,
-            message: format!("the import stopped unexpectedly: {error}"),
-        }),
-    }
 }
 
 /// Runs the import; `upload` names the temporary folder and the file's own

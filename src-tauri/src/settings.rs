@@ -33,7 +33,7 @@ pub async fn list_crms(state: State<'_, AppState>) -> Result<Vec<CrmView>, Comma
 /// Reaches the CRM with the form's settings; stores nothing.
 #[tauri::command]
 pub async fn test_crm(input: NewCrm) -> Result<String, CommandError> {
-    crate::commands::blocking(move || connections::test(&input)).await
+    crate::commands::blocking("the check", move || connections::test(&input)).await
 }
 
 /// Saves a CRM connection (its secret to the OS keyring); the background

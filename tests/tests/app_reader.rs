@@ -25,8 +25,8 @@ const PNG: &[u8] = &[
     0x1f, 0x08, 0x19, 0x18, 0xfe, 0x03, 0x00, 0x23, 0xf6, 0x04, 0xfc, 0x6d, 0x41, 0x75, 0x42, 0x00,
     0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
 ];
-const PDF: &[u8] =
-    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+/// A one-page A4 document (the demo's purchase order).
+const PDF: &[u8] = include_bytes!("../../crates/core/demo/PO-NW-20931.pdf");
 const EXE: &[u8] =
     b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00 not really a program";
 
@@ -100,6 +100,31 @@ async fn attachment_button(client: &fantoccini::Client, name: &str, action: &str
     panic!("no attachment named {name}");
 }
 
+/// Waits until an image has decoded to `width` pixels across.
+async fn wait_decoded(
+    client: &fantoccini::Client,
+    image: &fantoccini::elements::Element,
+    width: u32,
+    what: &str,
+) {
+    let started = std::time::Instant::now();
+    loop {
+        let element = serde_json::to_value(image).expect("the element as an argument");
+        let natural = client
+            .execute("return arguments[0].naturalWidth", vec![element])
+            .await
+            .expect("naturalWidth");
+        if natural == serde_json::json!(width) {
+            return;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "{what} never decoded to {width} px (naturalWidth {natural})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn files_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|entries| {
@@ -170,21 +195,30 @@ async fn attachments_are_shown_saved_and_opened_with_care() {
     let logo = client.wait().at_most(WAIT).for_element(Locator::Css("img")).await.expect("logo");
     let src = logo.attr("src").await.expect("src").unwrap_or_default();
     assert!(src.starts_with("data:image/png;base64,"), "{src}");
-    let started = std::time::Instant::now();
-    loop {
-        let element = serde_json::to_value(&logo).expect("the element as an argument");
-        let width = client
-            .execute("return arguments[0].naturalWidth", vec![element])
-            .await
-            .expect("naturalWidth");
-        if width == serde_json::json!(2) {
-            break;
-        }
-        assert!(started.elapsed() < WAIT, "the logo never decoded (naturalWidth {width})");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_decoded(client, &logo, 2, "the logo").await;
     client.enter_parent_frame().await.expect("back out of the frame");
     wait_count(client, &testid("attachment"), 3).await;
+
+    // A PDF is previewed as its pages drawn by the engine: the page gets
+    // images, and no PDF engine runs in it.
+    attachment_button(client, "Quote NW-250 rev2.pdf", "attachment-preview").await;
+    let page = client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(&format!("{} img", testid("attachment-pages"))))
+        .await
+        .expect("the drawn page");
+    let alt = page.attr("alt").await.expect("alt").unwrap_or_default();
+    assert_eq!(alt, "Page 1 of 1 of Quote NW-250 rev2.pdf");
+    let src = page.attr("src").await.expect("src").unwrap_or_default();
+    assert!(
+        src.starts_with("data:image/png;base64,"),
+        "the page is a PNG: {}",
+        &src[..40.min(src.len())]
+    );
+    wait_decoded(client, &page, 1200, "the PDF's first page").await;
+    attachment_button(client, "Quote NW-250 rev2.pdf", "attachment-preview").await;
+    wait_count(client, &testid("attachment-pages"), 0).await;
 
     // Save: to Downloads, under its own name, never over an earlier copy.
     attachment_button(client, "Quote NW-250 rev2.pdf", "attachment-save").await;

@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod matching;
 pub mod paths;
 pub mod preferences;
+pub mod preview;
 pub mod rawstore;
 pub mod retention;
 pub mod secrets;

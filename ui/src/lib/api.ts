@@ -29,6 +29,7 @@ import type { Preferences } from './bindings/Preferences';
 import type { PushHealth } from './bindings/PushHealth';
 import type { ImportSummary } from './bindings/ImportSummary';
 import type { ImportProgress } from './bindings/ImportProgress';
+import type { Preview } from './bindings/Preview';
 
 export type {
   Always,
@@ -129,7 +130,7 @@ export const api = {
   removeCrm: (name: string) => call<boolean>('remove_crm', { name }),
   pushHealth: () => call<PushHealth>('push_health'),
   attachmentPreview: (messageId: number, position: number) =>
-    call<string | null>('attachment_preview', { messageId, position }),
+    call<Preview | null>('attachment_preview', { messageId, position }),
   saveAttachment: (messageId: number, position: number) =>
     call<string>('save_attachment', { messageId, position }),
   openAttachment: (messageId: number, position: number, confirmed: boolean) =>

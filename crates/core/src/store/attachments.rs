@@ -121,12 +121,20 @@ pub fn image_type(bytes: &[u8]) -> Option<&'static str> {
 /// reader shows and it is not too large.
 pub fn image_data_url(store: &Store, message_id: i64, position: u32) -> Result<Option<String>> {
     let (found, bytes) = bytes(store, message_id, position)?;
+    Ok(shown_image(&found, &bytes))
+}
+
+/// The `data:` URL of an attachment's bytes when they are an image the
+/// reader shows and not too large.
+pub fn shown_image(found: &Stored, bytes: &[u8]) -> Option<String> {
     if found.size > INLINE_IMAGE_MAX {
-        return Ok(None);
+        return None;
     }
-    Ok(image_type(&bytes).map(|kind| {
-        format!("data:{kind};base64,{}", base64::engine::general_purpose::STANDARD.encode(&bytes))
-    }))
+    image_type(bytes).map(|kind| data_url(kind, bytes))
+}
+
+pub fn data_url(kind: &str, bytes: &[u8]) -> String {
+    format!("data:{kind};base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 /// Replaces the sanitizer's `attachment://localhost/SHA256` references
