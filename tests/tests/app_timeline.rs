@@ -123,6 +123,13 @@ async fn demo_workspace_timeline_is_on_screen() {
     // The sidebar: unread counts, and filters by name and stage.
     let unread = texts(&session, "[data-deal-id='D-1003'] [data-testid=deal-unread]").await;
     assert_eq!(unread, vec!["1"], "Kestrel's one message is unread");
+    // Reading it clears its marker on the timeline and the count beside the deal.
+    click(client, "[data-deal-id='D-1003']").await;
+    wait_count(client, "[data-testid=timeline-message].unread", 1).await;
+    click(client, &testid("message-open")).await;
+    wait_count(client, "[data-testid=timeline-message].unread", 0).await;
+    click(client, &testid("reader-close")).await;
+    wait_count(client, "[data-deal-id='D-1003'] [data-testid=deal-unread]", 0).await;
     fill(client, &testid("deal-filter"), "bluebird").await;
     wait_count(client, &testid("deal-item"), 2).await;
     let stage = client.find(Locator::Css(&testid("deal-stage-filter"))).await.expect("stages");
