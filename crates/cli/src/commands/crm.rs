@@ -4,10 +4,10 @@ use anyhow::Context;
 use dealthread_core::entities::EntitiesFile;
 use dealthread_core::ingest::unix_now;
 
+use dealthread_core::crm::connections::{self, CrmConfig};
 use dealthread_core::crm::sharing::{self, SharingLevel};
 use dealthread_core::crm::{self, outbox, webhook};
 use dealthread_core::matching::EntityKind;
-use dealthread_core::secrets;
 
 use super::{Done, open_store};
 
@@ -184,23 +184,11 @@ pub fn add_webhook(
     timeout_secs: u64,
     secret_env: Option<String>,
 ) -> anyhow::Result<Done> {
-    if name.is_empty() || name.contains(char::is_whitespace) {
-        anyhow::bail!("--name {name:?}: a CRM connection's name is one word");
-    }
     let mut config = webhook::WebhookConfig::new(name, url);
     config.pin_sha256 = pin;
     config.timeout_secs = timeout_secs.max(1);
     config.secret_env = secret_env;
-    config.checked_url().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let store = open_store(db)?;
-    if config.secret_env.is_none() {
-        let secret = super::source::read_secret("signing secret", url)?;
-        secrets::set(&crm::secret_account(name), secret.as_bytes())
-            .context("storing the signing secret in the OS keyring")?;
-    }
-    let json = serde_json::to_string(&config)?;
-    crm::save(store.conn(), name, webhook::KIND, &json, unix_now())?;
-    let queued = crm::outbox::enqueue_new(store.conn(), name, crm::outbox::now_ms())?;
+    let queued = add(db, CrmConfig::Webhook(config), "signing secret", url)?;
     println!(
         "added webhook {name} ({url}); {queued} activities queued; `dealthread sync --once` or \
          `dealthread outbox push` sends them"
@@ -209,22 +197,22 @@ pub fn add_webhook(
 }
 
 pub fn add_hubspot(db: &Path, config: crm::hubspot::HubspotConfig) -> anyhow::Result<Done> {
-    if config.name.is_empty() || config.name.contains(char::is_whitespace) {
-        anyhow::bail!("--name {:?}: a CRM connection's name is one word", config.name);
-    }
-    config.checked_url().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let store = open_store(db)?;
-    if config.secret_env.is_none() {
-        let token = super::source::read_secret("HubSpot private-app token", &config.base_url)?;
-        secrets::set(&crm::secret_account(&config.name), token.as_bytes())
-            .context("storing the token in the OS keyring")?;
-    }
-    let json = serde_json::to_string(&config)?;
-    crm::save(store.conn(), &config.name, crm::hubspot::KIND, &json, unix_now())?;
-    let queued = crm::outbox::enqueue_new(store.conn(), &config.name, crm::outbox::now_ms())?;
-    println!(
-        "added HubSpot connection {} ({}); {queued} activities queued",
-        config.name, config.base_url
-    );
+    let (name, base_url) = (config.name.clone(), config.base_url.clone());
+    let queued = add(db, CrmConfig::Hubspot(config), "HubSpot private-app token", &base_url)?;
+    println!("added HubSpot connection {name} ({base_url}); {queued} activities queued");
     Ok(Done::Ok)
+}
+
+/// Checks the flags, asks for the secret unless an environment variable
+/// holds it, and saves as the app does (the secret to the keyring first).
+fn add(db: &Path, config: CrmConfig, secret_is: &str, target: &str) -> anyhow::Result<usize> {
+    config.check().map_err(|e| anyhow::anyhow!("--name/--url: {e}"))?;
+    let store = open_store(db)?;
+    let secret = match config {
+        CrmConfig::Hubspot(ref c) if c.secret_env.is_some() => None,
+        CrmConfig::Webhook(ref c) if c.secret_env.is_some() => None,
+        _ => Some(super::source::read_secret(secret_is, target)?),
+    };
+    connections::save(store.conn(), &config, secret.as_deref(), unix_now())
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }

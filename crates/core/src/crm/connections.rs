@@ -36,20 +36,48 @@ pub struct NewCrm {
     pub pin_sha256: Option<String>,
 }
 
-/// A checked form: the config to store (no secret in it).
-enum Checked {
+/// A connection's settings as stored (never its secret). The app's form
+/// and the CLI's flags both end here, and both save through [`save`].
+#[derive(Debug, Clone)]
+pub enum CrmConfig {
     Hubspot(hubspot::HubspotConfig),
     Webhook(webhook::WebhookConfig),
 }
 
-impl NewCrm {
-    fn check(&self) -> std::result::Result<Checked, SourceError> {
-        let name = self.name.trim();
+impl CrmConfig {
+    pub fn name(&self) -> &str {
+        match self {
+            CrmConfig::Hubspot(config) => &config.name,
+            CrmConfig::Webhook(config) => &config.name,
+        }
+    }
+
+    fn secret_env(&self) -> Option<&str> {
+        match self {
+            CrmConfig::Hubspot(config) => config.secret_env.as_deref(),
+            CrmConfig::Webhook(config) => config.secret_env.as_deref(),
+        }
+    }
+
+    /// The name is one word of at most 64 characters, and the URL is one
+    /// Dealthread will send to (HTTPS, or HTTP to this machine).
+    pub fn check(&self) -> std::result::Result<(), SourceError> {
+        let name = self.name();
         if name.is_empty() || name.contains(char::is_whitespace) || name.len() > 64 {
             return Err(SourceError::Config(format!(
                 "{name:?}: a CRM connection's name is one word of at most 64 characters"
             )));
         }
+        match self {
+            CrmConfig::Hubspot(config) => config.checked_url().map(drop),
+            CrmConfig::Webhook(config) => config.checked_url().map(drop),
+        }
+    }
+}
+
+impl NewCrm {
+    fn check(&self) -> std::result::Result<CrmConfig, SourceError> {
+        let name = self.name.trim();
         if self.secret.trim().is_empty() {
             let what = match self.kind {
                 CrmKind::Hubspot => "the token",
@@ -58,24 +86,23 @@ impl NewCrm {
             return Err(SourceError::Config(format!("{name}: {what} is empty")));
         }
         let pin = self.pin_sha256.as_deref().map(str::trim).filter(|p| !p.is_empty());
-        let checked = match self.kind {
+        let config = match self.kind {
             CrmKind::Hubspot => {
                 let mut config = hubspot::HubspotConfig::new(name);
                 if !self.url.trim().is_empty() {
                     config.base_url = self.url.trim().to_string();
                 }
                 config.pin_sha256 = pin.map(str::to_string);
-                config.checked_url()?;
-                Checked::Hubspot(config)
+                CrmConfig::Hubspot(config)
             }
             CrmKind::Webhook => {
                 let mut config = webhook::WebhookConfig::new(name, self.url.trim());
                 config.pin_sha256 = pin.map(str::to_string);
-                config.checked_url()?;
-                Checked::Webhook(config)
+                CrmConfig::Webhook(config)
             }
         };
-        Ok(checked)
+        config.check()?;
+        Ok(config)
     }
 }
 
@@ -84,8 +111,8 @@ impl NewCrm {
 /// activity data). Stores nothing.
 pub fn test(input: &NewCrm) -> std::result::Result<String, SourceError> {
     match input.check()? {
-        Checked::Hubspot(config) => hubspot::Hubspot::new(&config, input.secret.trim())?.check(),
-        Checked::Webhook(config) => {
+        CrmConfig::Hubspot(config) => hubspot::Hubspot::new(&config, input.secret.trim())?.check(),
+        CrmConfig::Webhook(config) => {
             let hook = webhook::Webhook::new(&config, &input.secret)?;
             let probe = Item {
                 id: 0,
@@ -111,22 +138,39 @@ pub fn test(input: &NewCrm) -> std::result::Result<String, SourceError> {
     }
 }
 
-/// Adds (or replaces) a connection: the secret to the keyring first, then
-/// the config, so a saved connection always has its secret. Queues every
-/// CRM-worthy message for it; returns how many.
+/// Adds (or replaces) a connection from the settings form.
 pub fn add(conn: &Connection, input: &NewCrm, now: i64) -> std::result::Result<usize, SourceError> {
-    let (name, kind, json) = match input.check()? {
-        Checked::Hubspot(config) => {
-            (config.name.clone(), hubspot::KIND, serde_json::to_string(&config))
-        }
-        Checked::Webhook(config) => {
-            (config.name.clone(), webhook::KIND, serde_json::to_string(&config))
-        }
+    save(conn, &input.check()?, Some(input.secret.trim()), now)
+}
+
+/// Saves a connection: its secret to the keyring first, then the config,
+/// so a saved connection always has its secret. Without a secret the
+/// config must name the environment variable that holds one. Queues every
+/// CRM-worthy message for it; returns how many.
+pub fn save(
+    conn: &Connection,
+    config: &CrmConfig,
+    secret: Option<&str>,
+    now: i64,
+) -> std::result::Result<usize, SourceError> {
+    config.check()?;
+    let name = config.name();
+    let (kind, json) = match config {
+        CrmConfig::Hubspot(config) => (hubspot::KIND, serde_json::to_string(config)),
+        CrmConfig::Webhook(config) => (webhook::KIND, serde_json::to_string(config)),
     };
     let json = json.map_err(|e| SourceError::Config(format!("{name}: {e}")))?;
-    secrets::set(&secret_account(&name), input.secret.trim().as_bytes())?;
-    super::save(conn, &name, kind, &json, now)?;
-    Ok(outbox::enqueue_new(conn, &name, now * 1000)?)
+    match secret {
+        Some(secret) => secrets::set(&secret_account(name), secret.as_bytes())?,
+        None if config.secret_env().is_some() => {}
+        None => {
+            return Err(SourceError::Config(format!(
+                "{name}: no secret given, and no environment variable named to hold one"
+            )));
+        }
+    }
+    super::save(conn, name, kind, &json, now)?;
+    Ok(outbox::enqueue_new(conn, name, now * 1000)?)
 }
 
 /// Removes a connection, its queue and its secret; what was sent stays in
