@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 
@@ -113,42 +114,43 @@ pub fn testid(id: &str) -> String {
     format!("[data-testid={id}]")
 }
 
-/// Clicks the element, once it is on screen.
-pub async fn click(client: &Client, css: &str) {
+/// The element, once it is on screen.
+pub async fn element(client: &Client, css: &str) -> Element {
     client
         .wait()
         .at_most(WAIT)
         .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
-        .click()
+}
+
+/// Clicks the element, once it is on screen.
+pub async fn click(client: &Client, css: &str) {
+    click_element(client, &element(client, css).await, css).await;
+}
+
+/// Brings the element to the middle of its scroller, as a person would
+/// before clicking, then clicks it. (Left to WebKitWebDriver, an element
+/// at the bottom of a scrolled dialog was now and then refused.)
+pub async fn click_element(client: &Client, target: &Element, what: &str) {
+    let argument = serde_json::to_value(target).expect("the element as an argument");
+    client
+        .execute("arguments[0].scrollIntoView({ block: 'center' })", vec![argument])
         .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        .unwrap_or_else(|e| panic!("scroll to {what}: {e:?}"));
+    target.click().await.unwrap_or_else(|e| panic!("click {what}: {e:?}"));
 }
 
 /// Replaces a field's text, once it is on screen.
 pub async fn fill(client: &Client, css: &str, text: &str) {
-    let field = client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("field {css} never appeared: {e}"));
+    let field = element(client, css).await;
     field.clear().await.unwrap_or_else(|e| panic!("clear {css}: {e}"));
     field.send_keys(text).await.unwrap_or_else(|e| panic!("type into {css}: {e}"));
 }
 
 /// The element's text, once it is on screen.
 pub async fn text(client: &Client, css: &str) -> String {
-    client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
-        .text()
-        .await
-        .unwrap_or_else(|e| panic!("the text of {css}: {e}"))
+    element(client, css).await.text().await.unwrap_or_else(|e| panic!("the text of {css}: {e}"))
 }
 
 /// Waits until the element's text satisfies `done`, returning the text.

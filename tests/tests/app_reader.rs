@@ -13,7 +13,7 @@ use base64::Engine;
 use dealthread_core::ingest::{self, RawMessage};
 use dealthread_mail::ReadOptions;
 use dealthread_tests::webdriver::{
-    AppSession, WAIT, click, testid, text, wait_count, wait_for_text, wait_until,
+    AppSession, WAIT, click, click_element, testid, text, wait_count, wait_for_text, wait_until,
 };
 use fantoccini::Locator;
 
@@ -93,7 +93,7 @@ async fn attachment_button(client: &fantoccini::Client, name: &str, action: &str
     for row in rows {
         if row.text().await.unwrap_or_default().contains(name) {
             let button = row.find(Locator::Css(&testid(action))).await.expect(action);
-            button.click().await.expect("click");
+            click_element(client, &button, action).await;
             return;
         }
     }
@@ -142,11 +142,18 @@ async fn attachments_are_shown_saved_and_opened_with_care() {
     let downloads = dir.path().join("Downloads");
     let bin = dir.path().join("bin");
     std::fs::create_dir_all(&bin).expect("bin");
-    // The stand-in for the desktop's opener: records the path it was given.
+    // The stand-in for the desktop's opener: records the path it was given
+    // (written aside and renamed, so the test never reads a half-written record).
     let opened = dir.path().join("opened.txt");
     let opener = bin.join("xdg-open");
-    std::fs::write(&opener, format!("#!/bin/sh\nprintf '%s' \"$1\" > '{}'\n", opened.display()))
-        .expect("opener");
+    std::fs::write(
+        &opener,
+        format!(
+            "#!/bin/sh\nprintf '%s' \"$1\" > '{0}.part' && mv '{0}.part' '{0}'\n",
+            opened.display()
+        ),
+    )
+    .expect("opener");
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).expect("chmod");
