@@ -74,6 +74,20 @@ async fn main() {
     shoot(client, &out, "message-reader").await;
     click(client, "[data-testid=reader-close]").await;
 
+    // The purchase order, previewed: its page drawn by the engine.
+    click(client, "[data-testid=attachment-chip]").await;
+    click(client, "[data-testid=attachment-preview]").await;
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("[data-testid=attachment-pages] img"))
+        .await
+        .expect("the drawn page");
+    // Let the page's image decode and the dialog settle before the shot.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    shoot(client, &out, "pdf-preview").await;
+    click(client, "[data-testid=reader-close]").await;
+
     click(client, "[data-testid=nav-review]").await;
     client
         .wait()
