@@ -11,11 +11,10 @@ use std::time::Duration;
 use dealthread_core::crm::{self, webhook};
 
 use dealthread_tests::crm::Receiver;
-use dealthread_tests::webdriver::{AppSession, click, wait_for_text};
+use dealthread_tests::webdriver::{AppSession, click, element, wait_for_text};
 use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
 
-const WAIT: Duration = Duration::from_secs(30);
 const SECRET: &str = "whsec_screenshots_41aa";
 
 async fn shoot(client: &Client, out: &Path, name: &str) {
@@ -53,75 +52,40 @@ async fn main() {
     let _ = client.set_window_size(1280, 800).await;
 
     click(client, "[data-deal-id='D-1001']").await;
-    client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("[data-testid=deal-side]"))
-        .await
-        .expect("timeline");
+    element(client, "[data-testid=deal-side]").await;
     shoot(client, &out, "demo-timeline").await;
 
     // Dana's reply: HTML mail, shown in the sandboxed frame.
     let opens =
         client.find_all(Locator::Css("[data-testid=message-open]")).await.expect("messages");
     opens.get(1).expect("a second message").click().await.expect("open it");
-    client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("[data-testid=reader-subject]"))
-        .await
-        .expect("reader");
+    element(client, "[data-testid=reader-subject]").await;
     shoot(client, &out, "message-reader").await;
     click(client, "[data-testid=reader-close]").await;
 
     // The purchase order, previewed: its page drawn by the engine.
     click(client, "[data-testid=attachment-chip]").await;
     click(client, "[data-testid=attachment-preview]").await;
-    client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("[data-testid=attachment-pages] img"))
-        .await
-        .expect("the drawn page");
+    element(client, "[data-testid=attachment-pages] img").await;
     // Let the page's image decode and the dialog settle before the shot.
     tokio::time::sleep(Duration::from_millis(500)).await;
     shoot(client, &out, "pdf-preview").await;
     click(client, "[data-testid=reader-close]").await;
 
     click(client, "[data-testid=nav-review]").await;
-    client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("[data-testid=review-item]"))
-        .await
-        .expect("review");
+    element(client, "[data-testid=review-item]").await;
     shoot(client, &out, "review-queue").await;
 
     click(client, "[data-testid=review-move]").await;
-    let search = client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("[data-testid=picker-search]"))
-        .await
-        .expect("picker");
+    let search = element(client, "[data-testid=picker-search]").await;
     search.send_keys("blue").await.expect("type");
     shoot(client, &out, "correction-picker").await;
     escape(client, "[data-testid=entity-picker]").await;
 
     click(client, "[data-testid=open-palette]").await;
-    let input = client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("[data-testid=palette-input]"))
-        .await
-        .expect("palette");
+    let input = element(client, "[data-testid=palette-input]").await;
     input.send_keys("pilot").await.expect("type");
-    client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("[data-testid=palette-message]"))
-        .await
-        .expect("hits");
+    element(client, "[data-testid=palette-message]").await;
     shoot(client, &out, "search-palette").await;
     escape(client, "[data-testid=palette]").await;
 
@@ -130,12 +94,7 @@ async fn main() {
     shoot(client, &out, "sync-health").await;
 
     click(client, "[data-testid=nav-settings]").await;
-    client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("[data-testid=settings]"))
-        .await
-        .expect("settings");
+    element(client, "[data-testid=settings]").await;
     shoot(client, &out, "settings").await;
     session.finish().await;
     let _ = dealthread_core::secrets::delete(&crm::secret_account("crm"));
