@@ -208,10 +208,9 @@ pub fn add_hubspot(db: &Path, config: crm::hubspot::HubspotConfig) -> anyhow::Re
 fn add(db: &Path, config: CrmConfig, secret_is: &str, target: &str) -> anyhow::Result<usize> {
     config.check().map_err(|e| anyhow::anyhow!("--name/--url: {e}"))?;
     let store = open_store(db)?;
-    let secret = match config {
-        CrmConfig::Hubspot(ref c) if c.secret_env.is_some() => None,
-        CrmConfig::Webhook(ref c) if c.secret_env.is_some() => None,
-        _ => Some(super::source::read_secret(secret_is, target)?),
+    let secret = match config.secret_env() {
+        Some(_) => None,
+        None => Some(super::source::read_secret(secret_is, target)?),
     };
     connections::save(store.conn(), &config, secret.as_deref(), unix_now())
         .map_err(|e| anyhow::anyhow!("{e}"))

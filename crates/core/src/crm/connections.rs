@@ -52,7 +52,8 @@ impl CrmConfig {
         }
     }
 
-    fn secret_env(&self) -> Option<&str> {
+    /// The environment variable that holds the secret, when one is named.
+    pub fn secret_env(&self) -> Option<&str> {
         match self {
             CrmConfig::Hubspot(config) => config.secret_env.as_deref(),
             CrmConfig::Webhook(config) => config.secret_env.as_deref(),
