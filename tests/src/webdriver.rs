@@ -153,6 +153,30 @@ pub async fn text(client: &Client, css: &str) -> String {
     element(client, css).await.text().await.unwrap_or_else(|e| panic!("the text of {css}: {e}"))
 }
 
+/// A PNG of the window. WebKitGTK takes it at the page's next paint, and
+/// when WebKit paints without compositing (the app's choice on a machine
+/// without a GPU, so under Xvfb) a still page does not paint again: the
+/// snapshot then stalls for a minute. So while it is taken, an empty
+/// one-pixel box changes its opacity every frame.
+pub async fn screenshot(client: &Client) -> Result<Vec<u8>, fantoccini::error::CmdError> {
+    let repaint = "const box = document.createElement('div'); \
+                   box.dataset.repaint = ''; box.setAttribute('aria-hidden', 'true'); \
+                   box.style.cssText = 'position:fixed;left:0;top:0;width:1px;height:1px;pointer-events:none'; \
+                   document.body.appendChild(box); let odd = false; \
+                   (function frame() { if (!box.isConnected) return; \
+                     odd = !odd; box.style.opacity = odd ? '0.99' : '1'; requestAnimationFrame(frame); })(); \
+                   return null;";
+    let _ = client.execute(repaint, vec![]).await;
+    let png = client.screenshot().await;
+    let _ = client
+        .execute(
+            "document.querySelectorAll('[data-repaint]').forEach((b) => b.remove()); return null;",
+            vec![],
+        )
+        .await;
+    png
+}
+
 /// Waits until the element's text satisfies `done`, returning the text.
 pub async fn wait_for_text(client: &Client, css: &str, done: impl Fn(&str) -> bool) -> String {
     let started = Instant::now();
@@ -166,7 +190,7 @@ pub async fn wait_for_text(client: &Client, css: &str, done: impl Fn(&str) -> bo
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
-    if let Ok(png) = client.screenshot().await {
+    if let Ok(png) = screenshot(client).await {
         let _ = std::fs::write(crate::workspace_root().join("target").join("e2e-failure.png"), png);
     }
     panic!(

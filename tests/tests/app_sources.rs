@@ -4,7 +4,7 @@
 //! keyring and nowhere in the database; a wrong key is reported plainly.
 
 use dealthread_tests::provider::{API_KEY, Provider};
-use dealthread_tests::webdriver::{AppSession, click, fill, testid, wait_for_text};
+use dealthread_tests::webdriver::{AppSession, click, fill, screenshot, testid, wait_for_text};
 use fantoccini::Locator;
 
 fn mail(count: usize) -> Vec<Vec<u8>> {
@@ -56,7 +56,7 @@ async fn a_provider_source_added_in_settings_syncs_in_the_background() {
     .await;
     assert!(facts.contains("Last sync"), "{facts}");
     // Kept for a person reviewing the screen; nothing asserts on pixels.
-    if let Ok(png) = client.screenshot().await {
+    if let Ok(png) = screenshot(client).await {
         let shot = dealthread_tests::workspace_root().join("target").join("e2e-sync-health.png");
         let _ = std::fs::write(shot, png);
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use dealthread_core::crm::{self, webhook};
 
 use dealthread_tests::crm::Receiver;
-use dealthread_tests::webdriver::{AppSession, click, element, wait_for_text};
+use dealthread_tests::webdriver::{AppSession, click, element, screenshot, wait_for_text};
 use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
 
@@ -19,7 +19,7 @@ const SECRET: &str = "whsec_screenshots_41aa";
 
 async fn shoot(client: &Client, out: &Path, name: &str) {
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let png = client.screenshot().await.unwrap_or_else(|e| panic!("screenshot {name}: {e}"));
+    let png = screenshot(client).await.unwrap_or_else(|e| panic!("screenshot {name}: {e}"));
     let path = out.join(format!("{name}.png"));
     std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     println!("saved {}", path.display());
