@@ -13,10 +13,12 @@ mod error;
 mod import;
 mod matching;
 mod notify;
+mod painting;
 mod settings;
 mod state;
 
 fn main() {
+    let painting = painting::apply();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -24,6 +26,9 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
+    if painting == painting::Painting::Software {
+        tracing::info!("no GPU render node: WebKit paints without compositing");
+    }
 
     let app = tauri::Builder::default()
         .setup(|app| {
