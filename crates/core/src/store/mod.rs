@@ -61,10 +61,6 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
-        // Plans that never depend on a bound value. Without this guarantee
-        // SQLite re-prepared the thread and contact lookups at every new
-        // value bound: 7% of an import's CPU, on its serial writer.
-        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
         migrate::apply(&mut conn, path)?;
         let key = match key {
             Some(key) => key,
