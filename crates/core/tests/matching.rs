@@ -485,7 +485,7 @@ fn robots_lists_and_auto_replies_are_matched_but_never_pushed() {
         "none of them waits for review"
     );
     let config = matches::config(store.conn()).expect("config");
-    let offers = matches::contact_offers(store.conn(), &config).expect("offers");
+    let offers = matches::contact_offers(store.conn(), &config, None).expect("offers");
     assert!(offers.is_empty(), "robots are never offered as contacts: {offers:?}");
 }
 
@@ -496,12 +496,17 @@ fn an_unknown_sender_on_a_matched_deal_is_offered_as_a_contact() {
     ingest(&mut store, &mail("u1", "Ravi <ravi@northwind.example>", "deal+D-1@in.acme.example"));
     ingest(&mut store, &mail("u2", DANA, "deal+D-1@in.acme.example"));
     let config = matches::config(store.conn()).expect("config");
-    let offers = matches::contact_offers(store.conn(), &config).expect("offers");
+    let offers = matches::contact_offers(store.conn(), &config, None).expect("offers");
     assert_eq!(offers.len(), 1, "{offers:?}");
     assert_eq!(
         (offers[0].address.as_str(), offers[0].deal_id.as_str()),
         ("ravi@northwind.example", "D-1")
     );
+    // One deal's own offers: the same one for D-1, none for another deal.
+    let own = matches::contact_offers(store.conn(), &config, Some("D-1")).expect("D-1's offers");
+    assert_eq!(own, offers);
+    let other = matches::contact_offers(store.conn(), &config, Some("D-2")).expect("D-2's offers");
+    assert!(other.is_empty(), "{other:?}");
     let contacts: i64 =
         store.conn().query_row("SELECT count(*) FROM contacts", [], |r| r.get(0)).expect("count");
     assert_eq!(contacts, 4, "nothing was created silently");

@@ -211,7 +211,7 @@ pub fn run(db: &Path, command: MatchCommand) -> anyhow::Result<Done> {
         }
         MatchCommand::Contacts { json } => {
             let config = matches::config(conn)?;
-            let offers = matches::contact_offers(conn, &config)?;
+            let offers = matches::contact_offers(conn, &config, None)?;
             if json {
                 print_line(&serde_json::to_string_pretty(&offers)?)?;
             } else if offers.is_empty() {

@@ -110,10 +110,7 @@ pub fn deal_timeline(conn: &Connection, deal_id: &str) -> Result<Option<DealTime
             Some(deal_id),
         )?,
         default_sharing: crate::crm::sharing::default_level(conn)?,
-        contact_offers: super::matches::contact_offers(conn, &config)?
-            .into_iter()
-            .filter(|o| o.deal_id == deal_id)
-            .collect(),
+        contact_offers: super::matches::contact_offers(conn, &config, Some(deal_id))?,
         deal,
     }))
 }
