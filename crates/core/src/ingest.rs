@@ -135,7 +135,10 @@ struct ReadBatch {
     blobs: Vec<SealedBlob>,
 }
 
-/// Writes the blobs durably, then the rows in one transaction.
+/// Writes the blobs and the rows at once, on two threads, and commits the
+/// rows only once the blobs are durable: every blob is on disk before any
+/// committed row refers to it (DESIGN.md, "durable first"). Overlapping the
+/// two hides the raw store's writes and fsync behind the row inserts.
 fn write_batch(
     store: &mut Store,
     batch: &[RawMessage],
@@ -143,15 +146,38 @@ fn write_batch(
     now: i64,
     checkpoint: Option<Checkpoint>,
 ) -> Result<Vec<Outcome>> {
-    // Durable first: every blob is on disk before any row refers to it.
-    store.raw().put_all(&read.blobs)?;
-    drop(read.blobs);
+    let ReadBatch { messages, blobs } = read;
+    let (raw, conn) = store.raw_and_conn_mut();
+    std::thread::scope(|scope| {
+        let durable = std::thread::Builder::new()
+            .name("ingest-blobs".into())
+            .spawn_scoped(scope, move || raw.put_all(&blobs))
+            .map_err(|e| CoreError::Corrupt(format!("could not start the blob writer: {e}")))?;
+        let tx = conn.transaction()?;
+        let outcomes = insert_rows(&tx, batch, &messages, now)?;
+        if let Some(checkpoint) = checkpoint {
+            checkpoint(&tx, batch, &outcomes)?;
+        }
+        durable
+            .join()
+            .map_err(|_| CoreError::Corrupt("the thread writing raw mail stopped".into()))??;
+        tx.commit()?;
+        Ok(outcomes)
+    })
+}
 
-    let tx = store.conn_mut().transaction()?;
-    let indexed_up_to = messages::last_id(&tx)?;
-    let config = matches::config(&tx)?;
+/// The rows of a batch, in the caller's transaction: each message (or the
+/// error it was kept with), then the search index for all of them.
+fn insert_rows(
+    tx: &rusqlite::Transaction<'_>,
+    batch: &[RawMessage],
+    messages: &[(dealthread_mail::Result<Document>, String)],
+    now: i64,
+) -> Result<Vec<Outcome>> {
+    let indexed_up_to = messages::last_id(tx)?;
+    let config = matches::config(tx)?;
     let mut outcomes = Vec::with_capacity(batch.len());
-    for (message, (read, raw_sha256)) in batch.iter().zip(&read.messages) {
+    for (message, (read, raw_sha256)) in batch.iter().zip(messages) {
         let (document, error): (Option<&Document>, Option<String>) = match read {
             Ok(doc) => (Some(doc), None),
             Err(e) => (None, Some(e.to_string())),
@@ -160,7 +186,7 @@ fn write_batch(
             .and_then(Document::date_unix)
             .filter(|t| (EARLIEST_PLAUSIBLE_DATE..now + LATEST_PLAUSIBLE_SKEW).contains(t));
         let inserted = messages::insert(
-            &tx,
+            tx,
             &messages::NewMessage {
                 document,
                 parse_error: error.as_deref(),
@@ -180,11 +206,7 @@ fn write_batch(
             (messages::Inserted::New(id), None) => Outcome::New { id },
         });
     }
-    messages::index_new(&tx, indexed_up_to)?;
-    if let Some(checkpoint) = checkpoint {
-        checkpoint(&tx, batch, &outcomes)?;
-    }
-    tx.commit()?;
+    messages::index_new(tx, indexed_up_to)?;
     Ok(outcomes)
 }
 

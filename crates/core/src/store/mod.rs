@@ -85,6 +85,12 @@ impl Store {
     pub fn conn_mut(&mut self) -> &mut Connection {
         &mut self.conn
     }
+
+    /// The raw store and the database at once, so a batch's blobs can be
+    /// written while its rows are.
+    pub fn raw_and_conn_mut(&mut self) -> (&RawStore, &mut Connection) {
+        (&self.raw, &mut self.conn)
+    }
 }
 
 /// `dealthread.db` keeps its raw MIME in `dealthread.raw.db` beside it.
