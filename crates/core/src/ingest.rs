@@ -217,7 +217,7 @@ fn read_batch(sealer: &Sealer, batch: &[RawMessage], options: &ReadOptions) -> R
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
     let mut read = ReadBatch {
         messages: Vec::with_capacity(batch.len()),
-        blobs: Vec::with_capacity(batch.len() * 2),
+        blobs: Vec::with_capacity(batch.len()),
     };
     if workers == 1 || batch.len() < 8 {
         for message in batch {
@@ -254,25 +254,19 @@ fn read_batch(sealer: &Sealer, batch: &[RawMessage], options: &ReadOptions) -> R
     })
 }
 
+/// Reads one message and seals its raw bytes. Its attachments stay inside
+/// the raw message until retention removes that (see [`crate::retention`]),
+/// so an import writes each byte of mail once.
 fn read_one(
     sealer: &Sealer,
     message: &RawMessage,
     options: &ReadOptions,
     blobs: &mut Vec<SealedBlob>,
 ) -> Result<(dealthread_mail::Result<Document>, String)> {
-    let read = dealthread_mail::read_message_with_attachments(&message.bytes, options);
+    let read = dealthread_mail::read_message(&message.bytes, options);
     let raw_blob = sealer.seal(BlobKind::Message, &message.bytes)?;
     let raw_sha256 = raw_blob.sha256.clone();
     blobs.push(raw_blob);
-    let read = match read {
-        Ok(read) => {
-            for bytes in &read.attachment_bytes {
-                blobs.push(sealer.seal(BlobKind::Attachment, bytes)?);
-            }
-            Ok(read.document)
-        }
-        Err(e) => Err(e),
-    };
     Ok((read, raw_sha256))
 }
 

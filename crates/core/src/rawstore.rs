@@ -2,7 +2,10 @@
 //! in a second SQLite file beside the database (`dealthread.raw.db`).
 //!
 //! Each blob is keyed by the SHA-256 of its plaintext, so a file carried by
-//! ten messages is stored once. A blob is compressed with zstd when that
+//! ten messages is stored once. An attachment is read from the raw message
+//! that carries it for as long as that message is kept, and gets a blob of
+//! its own when retention removes the raw message (see
+//! [`crate::retention`]): an import writes each byte of mail once. A blob is compressed with zstd when that
 //! saves at least a tenth, then sealed with XChaCha20-Poly1305 under a
 //! random nonce; the digest is bound in as associated data, so a copied or
 //! swapped blob reveals nothing and reads as damaged. The key lives in the
@@ -225,6 +228,17 @@ impl RawStore {
         let blob = self.seal(kind, bytes)?;
         self.put_all(std::slice::from_ref(&blob))?;
         Ok(blob.sha256)
+    }
+
+    /// Whether a blob is stored, without reading it.
+    pub fn has(&self, kind: BlobKind, sha256: &str) -> Result<bool> {
+        let digest = digest_bytes(sha256)?;
+        Ok(self
+            .conn()?
+            .prepare_cached("SELECT 1 FROM blobs WHERE kind = ?1 AND sha256 = ?2")?
+            .query_row(params![kind.code(), digest], |_| Ok(()))
+            .optional()?
+            .is_some())
     }
 
     pub fn get(&self, kind: BlobKind, sha256: &str) -> Result<Vec<u8>> {

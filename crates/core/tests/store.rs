@@ -9,7 +9,7 @@ use dealthread_core::Store;
 use dealthread_core::ingest::{Outcome, RawMessage, ingest_batch};
 use dealthread_core::rawstore::StoreKey;
 use dealthread_core::store::search::{SearchQuery, search};
-use dealthread_core::store::{messages, migrate, threads};
+use dealthread_core::store::{attachments, messages, migrate, threads};
 use dealthread_mail::ReadOptions;
 use rusqlite::Connection;
 
@@ -382,15 +382,95 @@ fn attachments_outlive_raw_retention_and_are_stored_once() {
         .conn()
         .query_row("SELECT DISTINCT sha256 FROM attachments", [], |r| r.get(0))
         .expect("one distinct attachment");
-    assert_eq!(
-        dealthread_core::store::attachments::carriers(store.conn(), &sha).expect("count"),
-        2
+    assert_eq!(attachments::carriers(store.conn(), &sha).expect("count"), 2);
+    let ids: Vec<i64> = store
+        .conn()
+        .prepare("SELECT id FROM messages ORDER BY id")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("ids");
+    let pdf = b"%PDF-1.4\n%%EOF\n".to_vec();
+    let attachment_blobs = || -> i64 {
+        Connection::open(dir.path().join("t.raw.db"))
+            .and_then(|raw| {
+                raw.query_row("SELECT count(*) FROM blobs WHERE kind = 1", [], |r| r.get(0))
+            })
+            .expect("count blobs")
+    };
+
+    // While the raw MIME is kept, the file is read from it: written once.
+    assert_eq!(attachment_blobs(), 0);
+    for id in &ids {
+        assert_eq!(attachments::bytes(&store, *id, 0).expect("from the raw message").1, pdf);
+    }
+
+    // Retention gives the file one blob, shared by both messages.
+    let report = purge_raw(&mut store, None, NOW).expect("purge");
+    assert_eq!((report.messages, report.kept.len()), (2, 0));
+    assert_eq!(attachment_blobs(), 1);
+    assert_eq!(store.raw().get(BlobKind::Attachment, &sha).expect("its own blob"), pdf);
+    for id in &ids {
+        assert_eq!(attachments::bytes(&store, *id, 0).expect("after the purge").1, pdf);
+    }
+}
+
+#[test]
+fn an_inline_image_is_shown_from_the_raw_message_and_after_retention_from_its_own_blob() {
+    use dealthread_core::retention::purge_raw;
+    use dealthread_core::store::reading;
+
+    // A 1x1 PNG, shown twice in one message.
+    let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+    let raw = format!(
+        "From: ana@customer.example\r\nSubject: Logo\r\nMessage-ID: <logo@x.example>\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/related; boundary=r\r\n\r\n--r\r\n\
+Content-Type: text/html\r\n\r\n<p><img src=\"cid:a@x\"><img src=\"cid:b@x\"></p>\r\n--r\r\n\
+Content-Type: image/png\r\nContent-ID: <a@x>\r\nContent-Transfer-Encoding: base64\r\n\r\n{png}\r\n--r\r\n\
+Content-Type: image/png\r\nContent-ID: <b@x>\r\nContent-Transfer-Encoding: base64\r\n\r\n{png}\r\n--r--\r\n"
     );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = open(&dir.path().join("t.db"));
+    let batch =
+        [RawMessage { bytes: raw.into_bytes(), source: "file".into(), locator: "1".into() }];
+    let outcomes = ingest_batch(&mut store, &batch, &ReadOptions::default(), NOW - 60 * 86_400)
+        .expect("ingest");
+    let Outcome::New { id } = outcomes[0] else { panic!("{outcomes:?}") };
+    let shown = |store: &Store| {
+        let view = reading::open(store, id, false, NOW).expect("open").expect("found");
+        view.html.expect("html").matches(&format!("data:image/png;base64,{png}")).count()
+    };
+    assert_eq!(shown(&store), 2, "both images, from the raw message");
     purge_raw(&mut store, None, NOW).expect("purge");
-    assert_eq!(
-        store.raw().get(BlobKind::Attachment, &sha).expect("still there"),
-        b"%PDF-1.4\n%%EOF\n"
-    );
+    assert_eq!(shown(&store), 2, "both images, from their shared blob");
+}
+
+#[test]
+fn retention_keeps_a_raw_message_whose_attachments_cannot_be_taken_out() {
+    use dealthread_core::retention::purge_raw;
+
+    let raw = b"From: buyer@customer.example\r\nSubject: PO\r\nMessage-ID: <po@x.example>\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+Content-Type: text/plain\r\n\r\nPO attached.\r\n--b\r\n\
+Content-Type: application/pdf; name=po.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+JVBERi0xLjQKJSVFT0YK\r\n--b--\r\n";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = open(&dir.path().join("t.db"));
+    let batch = [RawMessage { bytes: raw.to_vec(), source: "file".into(), locator: "1".into() }];
+    ingest_batch(&mut store, &batch, &ReadOptions::default(), NOW - 60 * 86_400).expect("ingest");
+    // The recorded digest no longer matches what the raw message holds.
+    store
+        .conn()
+        .execute("UPDATE attachments SET sha256 = ?1", [&"0".repeat(64)])
+        .expect("damage the record");
+
+    let report = purge_raw(&mut store, None, NOW).expect("purge");
+    assert_eq!(report.messages, 0);
+    assert_eq!(report.kept.len(), 1, "{:?}", report.kept);
+    assert!(report.kept[0].contains("different bytes"), "{}", report.kept[0]);
+    let purged: Option<i64> = store
+        .conn()
+        .query_row("SELECT raw_purged_at FROM messages", [], |r| r.get(0))
+        .expect("row");
+    assert_eq!(purged, None, "the raw MIME stays when its attachment could not be saved");
 }
 
 #[test]

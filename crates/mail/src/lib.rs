@@ -45,25 +45,17 @@ pub struct ReadOptions {
 /// no header fields); damaged but recognisable mail yields a document whose
 /// `parse_warnings` say what was wrong.
 pub fn read_message(raw: &[u8], options: &ReadOptions) -> Result<Document> {
-    Ok(understand(parse::parse(raw)?, options).0)
+    Ok(understand(parse::parse(raw)?, options))
 }
 
-/// A document and its attachments' decoded bytes, in the order of
-/// `document.attachments`.
-pub struct ReadMessage {
-    pub document: Document,
-    pub attachment_bytes: Vec<Vec<u8>>,
+/// The decoded bytes of a message's attachments, in the order of its
+/// document's `attachments`: for a store that keeps attachments inside the
+/// raw message and takes them out when it needs them.
+pub fn attachment_bytes(raw: &[u8]) -> Result<Vec<Vec<u8>>> {
+    Ok(parse::parse_keeping_attachments(raw)?.attachment_bytes)
 }
 
-/// Like [`read_message`], also returning each attachment's bytes, for a
-/// store that keeps attachments apart from the raw message.
-pub fn read_message_with_attachments(raw: &[u8], options: &ReadOptions) -> Result<ReadMessage> {
-    let (document, attachment_bytes) = understand(parse::parse_keeping_attachments(raw)?, options);
-    Ok(ReadMessage { document, attachment_bytes })
-}
-
-fn understand(mut parsed: parse::Parsed, options: &ReadOptions) -> (Document, Vec<Vec<u8>>) {
-    let attachment_bytes = std::mem::take(&mut parsed.attachment_bytes);
+fn understand(parsed: parse::Parsed, options: &ReadOptions) -> Document {
     let classification = classify::classify(&parsed);
     let bounce = classify::bounce_report(&parsed, &classification);
     let auth = auth::read_authentication_results(&parsed.headers, &options.trusted_authserv_ids);
@@ -81,7 +73,7 @@ fn understand(mut parsed: parse::Parsed, options: &ReadOptions) -> (Document, Ve
         parsed.html.as_deref().map(|html| sanitize::sanitize_html_with_inline(html, &inline));
     let content_hash = identity::content_hash(&parsed);
     let dedupe_key = identity::dedupe_key(parsed.message_id.as_deref(), &content_hash);
-    let document = document::assemble(
+    document::assemble(
         parsed,
         document::Derived {
             classification,
@@ -92,6 +84,5 @@ fn understand(mut parsed: parse::Parsed, options: &ReadOptions) -> (Document, Ve
             content_hash,
             dedupe_key,
         },
-    );
-    (document, attachment_bytes)
+    )
 }

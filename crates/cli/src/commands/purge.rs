@@ -13,5 +13,8 @@ pub fn run(db: &Path, older_than_days: Option<i64>) -> anyhow::Result<Done> {
         report.messages,
         report.bytes_freed as f64 / 1e6
     );
-    Ok(Done::Ok)
+    for line in &report.kept {
+        eprintln!("{line}");
+    }
+    Ok(if report.kept.is_empty() { Done::Ok } else { Done::SomeFailed })
 }

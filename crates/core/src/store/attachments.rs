@@ -1,5 +1,7 @@
-//! The `attachments` table: each message's attachments, pointing at blobs
-//! in the raw store that messages carrying the same file share; and what
+//! The `attachments` table: each message's attachments, named by the
+//! SHA-256 of their bytes. The bytes are read from the message's raw MIME
+//! while that is kept, then from a blob of their own that every message
+//! carrying the same file shares (see [`crate::retention`]); and what
 //! the reader does with them: inline images shown in place, a file saved
 //! or handed to the system's viewer under a name that cannot become a path.
 
@@ -8,6 +10,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use dealthread_mail::Document;
 use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
 
 use super::Store;
 use crate::error::{CoreError, Result};
@@ -62,7 +65,8 @@ pub struct Stored {
     pub content_type: String,
     pub size: u64,
     pub content_id: Option<String>,
-    /// Whether its bytes are in the raw store.
+    /// Whether its bytes are kept (false for messages imported before
+    /// version 4, which kept only the description).
     pub stored: bool,
     pub warning: Option<String>,
 }
@@ -88,7 +92,8 @@ pub fn get(conn: &Connection, message_id: i64, position: u32) -> Result<Option<S
         .optional()?)
 }
 
-/// An attachment's bytes, decrypted from the raw store.
+/// An attachment's bytes: from its own blob once it has one, else taken
+/// out of the message's raw MIME.
 pub fn bytes(store: &Store, message_id: i64, position: u32) -> Result<(Stored, Vec<u8>)> {
     let Some(found) = get(store.conn(), message_id, position)? else {
         return Err(CoreError::NotFound(format!(
@@ -101,8 +106,51 @@ pub fn bytes(store: &Store, message_id: i64, position: u32) -> Result<(Stored, V
             found.filename.as_deref().unwrap_or("the attachment")
         )));
     }
-    let bytes = store.raw().get(BlobKind::Attachment, &found.sha256)?;
+    let bytes = kept_bytes(store, message_id, position, &found.sha256, &mut None)?;
     Ok((found, bytes))
+}
+
+/// The bytes of attachment `position` (recorded as `sha256`): its own blob
+/// when it has one, else from the raw message, which `raw` holds once read
+/// so that several attachments of one message parse it once.
+fn kept_bytes(
+    store: &Store,
+    message_id: i64,
+    position: u32,
+    sha256: &str,
+    raw: &mut Option<Vec<Vec<u8>>>,
+) -> Result<Vec<u8>> {
+    if store.raw().has(BlobKind::Attachment, sha256)? {
+        return store.raw().get(BlobKind::Attachment, sha256);
+    }
+    let all = match raw {
+        Some(all) => all,
+        None => raw.insert(from_raw(store, message_id)?),
+    };
+    let name = || format!("message {message_id}, attachment {position}");
+    let bytes = all
+        .get(position as usize)
+        .ok_or_else(|| CoreError::Corrupt(format!("{}: not in the raw message", name())))?;
+    if hex::encode(Sha256::digest(bytes)) != sha256 {
+        return Err(CoreError::Corrupt(format!(
+            "{}: the raw message holds different bytes than were recorded",
+            name()
+        )));
+    }
+    Ok(bytes.clone())
+}
+
+/// Every attachment's bytes, in order, taken out of a message's raw MIME.
+pub fn from_raw(store: &Store, message_id: i64) -> Result<Vec<Vec<u8>>> {
+    let raw_sha256: String = store
+        .conn()
+        .query_row("SELECT raw_sha256 FROM messages WHERE id = ?1", [message_id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| CoreError::NotFound(format!("message {message_id} is not stored")))?;
+    let raw = store.raw().get(BlobKind::Message, &raw_sha256)?;
+    dealthread_mail::attachment_bytes(&raw).map_err(|e| {
+        CoreError::Corrupt(format!("message {message_id}: its raw MIME no longer reads: {e}"))
+    })
 }
 
 /// The image type the bytes themselves show, among those the reader shows.
@@ -115,13 +163,6 @@ pub fn image_type(bytes: &[u8]) -> Option<&'static str> {
         _ => return None,
     };
     SHOWN_IMAGES.contains(&sniffed).then_some(sniffed)
-}
-
-/// A `data:` URL of an image attachment, when its bytes are an image the
-/// reader shows and it is not too large.
-pub fn image_data_url(store: &Store, message_id: i64, position: u32) -> Result<Option<String>> {
-    let (found, bytes) = bytes(store, message_id, position)?;
-    Ok(shown_image(&found, &bytes))
 }
 
 /// The `data:` URL of an attachment's bytes when they are an image the
@@ -156,12 +197,18 @@ pub fn inline_images(store: &Store, message_id: i64, html: String) -> String {
         })
         .unwrap_or_default();
     let mut html = html;
+    let mut raw = None;
     for (position, sha256) in positions {
         let reference = format!("{PREFIX}{sha256}");
         if !html.contains(&reference) {
             continue;
         }
-        let shown = image_data_url(store, message_id, position).ok().flatten().unwrap_or_default();
+        let shown = get(store.conn(), message_id, position)
+            .ok()
+            .flatten()
+            .zip(kept_bytes(store, message_id, position, &sha256, &mut raw).ok())
+            .and_then(|(found, bytes)| shown_image(&found, &bytes))
+            .unwrap_or_default();
         html = html.replace(&reference, &shown);
     }
     html
