@@ -152,6 +152,43 @@ pub fn start_pusher(db: PathBuf, every: std::time::Duration) {
     }
 }
 
+/// Applies raw MIME retention (Settings: how long raw mail is kept) a
+/// minute after start, once the window and the first syncs are under way,
+/// then every few hours: raw messages past their age are removed, their
+/// attachments kept apart first.
+pub fn start_retention(db: PathBuf) {
+    let spawned = std::thread::Builder::new().name("retention".into()).spawn(move || {
+        std::thread::sleep(RETENTION_FIRST);
+        loop {
+            let purged = Store::open(&db).and_then(|mut store| {
+                dealthread_core::retention::purge_raw(&mut store, None, ingest::unix_now())
+            });
+            match purged {
+                Ok(report) => {
+                    if report.messages > 0 {
+                        tracing::info!(
+                            messages = report.messages,
+                            bytes_freed = report.bytes_freed,
+                            "removed raw MIME past its retention"
+                        );
+                    }
+                    for line in &report.kept {
+                        tracing::warn!("{line}");
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "raw MIME retention failed"),
+            }
+            std::thread::sleep(RETENTION_EVERY);
+        }
+    });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "could not start raw MIME retention");
+    }
+}
+
+const RETENTION_FIRST: std::time::Duration = std::time::Duration::from_secs(60);
+const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
 /// How often the CRM's deals, contacts and companies are pulled again.
 const PULL_EVERY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 

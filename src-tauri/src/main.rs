@@ -37,6 +37,7 @@ fn main() {
             let state = state::AppState::open(&db);
             background::start_pusher(db.clone(), std::time::Duration::from_secs(5));
             notify::start(db.clone(), std::time::Duration::from_secs(5));
+            background::start_retention(db.clone());
             let background = background::Background::new(app.handle().clone(), db);
             for source in state.sources() {
                 background.start(source);
