@@ -271,15 +271,22 @@ fn legacy_header_text(raw: &[u8], message: &Message<'_>, name: &str) -> Option<S
     Some(unfold(&text.replace('\0', "")))
 }
 
-/// Where the header section ends (the first empty line), or the end.
+/// Where the header section ends (the first empty line, `\n\n` or
+/// `\r\n\r\n`), or the end. Stops there: scanning a whole CRLF message
+/// for a `\n\n` it never holds was a tenth of an import's parsing.
 fn find_header_end(raw: &[u8]) -> usize {
-    let lf = raw.windows(2).position(|w| w == b"\n\n");
-    let crlf = raw.windows(4).position(|w| w == b"\r\n\r\n");
-    match (lf, crlf) {
-        (Some(a), Some(b)) => a.min(b),
-        (Some(a), None) | (None, Some(a)) => a,
-        (None, None) => raw.len(),
+    let mut from = 0;
+    while let Some(at) = raw[from..].iter().position(|&b| b == b'\n').map(|i| from + i) {
+        let rest = &raw[at + 1..];
+        if rest.starts_with(b"\n") {
+            return at;
+        }
+        if rest.starts_with(b"\r\n") && at > 0 && raw[at - 1] == b'\r' {
+            return at - 1;
+        }
+        from = at + 1;
     }
+    raw.len()
 }
 
 /// `field-name ":"` per RFC 5322 §3.6.8: printable US-ASCII except colon.
@@ -400,6 +407,31 @@ mod tests {
         assert!(matches!(parse(b"   \n\n").err(), Some(MailError::NotAMessage(_))));
         assert!(matches!(parse(b"\x89PNG\r\n\x1a\n\0\0\0").err(), Some(MailError::NotAMessage(_))));
         assert!(matches!(parse(b"hello there\nno headers").err(), Some(MailError::NotAMessage(_))));
+    }
+
+    #[test]
+    fn the_header_ends_at_the_first_empty_line_of_either_kind() {
+        assert_eq!(find_header_end(b"A: 1\r\nB: 2\r\n\r\nbody\n\nmore"), 10);
+        assert_eq!(find_header_end(b"A: 1\nB: 2\n\nbody\r\n\r\nmore"), 9);
+        assert_eq!(find_header_end(b"A: 1\r\n\nbody"), 5, "a bare LF after CRLF");
+        assert_eq!(find_header_end(b"A: 1\n\r\nbody"), 11, "LF then CRLF is no empty line");
+        assert_eq!(find_header_end(b"A: 1\r\nB: 2\r\n"), 12);
+        assert_eq!(find_header_end(b"\r\n\r\nbody"), 0);
+        assert_eq!(find_header_end(b""), 0);
+    }
+
+    proptest::proptest! {
+        /// The scan that stops early finds what searching the whole
+        /// message for both separators finds.
+        #[test]
+        fn the_header_end_is_the_earlier_of_both_separators(
+            raw in proptest::collection::vec(proptest::sample::select(b"\r\nA:".to_vec()), 0..64)
+        ) {
+            let lf = raw.windows(2).position(|w| w == b"\n\n");
+            let crlf = raw.windows(4).position(|w| w == b"\r\n\r\n");
+            let expected = lf.into_iter().chain(crlf).min().unwrap_or(raw.len());
+            proptest::prop_assert_eq!(find_header_end(&raw), expected);
+        }
     }
 
     #[test]
