@@ -1,6 +1,8 @@
 //! Raw bytes from any source into the store: read (pure), write the raw MIME
 //! durably, then insert the whole batch in one transaction.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use dealthread_mail::{Document, ReadOptions};
 
 use crate::error::{CoreError, Result};
@@ -68,7 +70,7 @@ pub struct Pipeline {
 struct InFlight {
     now: i64,
     checkpoint: Option<Checkpoint>,
-    handle: std::thread::JoinHandle<(Vec<RawMessage>, Result<ReadBatch>)>,
+    handle: std::thread::JoinHandle<(Vec<RawMessage>, Result<Vec<Read>>)>,
 }
 
 /// A batch written, with the outcome of each of its messages in order.
@@ -128,12 +130,9 @@ impl InFlight {
     }
 }
 
-/// Each message of a batch read (a document, or why it could not be read,
-/// and its raw bytes' SHA-256), and the sealed blobs to store.
-struct ReadBatch {
-    messages: Vec<(dealthread_mail::Result<Document>, String)>,
-    blobs: Vec<SealedBlob>,
-}
+/// One message read: its document (or why it could not be read) and its
+/// raw bytes, sealed for the raw store.
+type Read = (dealthread_mail::Result<Document>, SealedBlob);
 
 /// Writes the blobs and the rows at once, on two threads, and commits the
 /// rows only once the blobs are durable: every blob is on disk before any
@@ -142,19 +141,18 @@ struct ReadBatch {
 fn write_batch(
     store: &mut Store,
     batch: &[RawMessage],
-    read: ReadBatch,
+    read: Vec<Read>,
     now: i64,
     checkpoint: Option<Checkpoint>,
 ) -> Result<Vec<Outcome>> {
-    let ReadBatch { messages, blobs } = read;
     let (raw, conn) = store.raw_and_conn_mut();
     std::thread::scope(|scope| {
         let durable = std::thread::Builder::new()
             .name("ingest-blobs".into())
-            .spawn_scoped(scope, move || raw.put_all(&blobs))
+            .spawn_scoped(scope, || raw.put_all(read.iter().map(|(_, blob)| blob)))
             .map_err(|e| CoreError::Corrupt(format!("could not start the blob writer: {e}")))?;
         let tx = conn.transaction()?;
-        let outcomes = insert_rows(&tx, batch, &messages, now)?;
+        let outcomes = insert_rows(&tx, batch, &read, now)?;
         if let Some(checkpoint) = checkpoint {
             checkpoint(&tx, batch, &outcomes)?;
         }
@@ -171,13 +169,13 @@ fn write_batch(
 fn insert_rows(
     tx: &rusqlite::Transaction<'_>,
     batch: &[RawMessage],
-    messages: &[(dealthread_mail::Result<Document>, String)],
+    read: &[Read],
     now: i64,
 ) -> Result<Vec<Outcome>> {
     let indexed_up_to = messages::last_id(tx)?;
     let config = matches::config(tx)?;
     let mut outcomes = Vec::with_capacity(batch.len());
-    for (message, (read, raw_sha256)) in batch.iter().zip(messages) {
+    for (message, (read, raw)) in batch.iter().zip(read) {
         let (document, error): (Option<&Document>, Option<String>) = match read {
             Ok(doc) => (Some(doc), None),
             Err(e) => (None, Some(e.to_string())),
@@ -190,7 +188,7 @@ fn insert_rows(
             &messages::NewMessage {
                 document,
                 parse_error: error.as_deref(),
-                raw_sha256,
+                raw_sha256: &raw.sha256,
                 raw_size: message.bytes.len() as u64,
                 matching: Some(&config),
                 date_unix,
@@ -210,64 +208,51 @@ fn insert_rows(
     Ok(outcomes)
 }
 
-/// Reads every message of the batch and seals its blobs, on all cores:
+/// Reads every message of the batch and seals its raw bytes, on all cores:
 /// parsing, compressing and sealing are independent per message; only the
-/// writes that follow must be serial. Results keep the batch's order.
-fn read_batch(sealer: &Sealer, batch: &[RawMessage], options: &ReadOptions) -> Result<ReadBatch> {
+/// writes that follow must be serial. Each worker takes the next message
+/// not yet taken, so one with large attachments does not leave the others
+/// idle. Results keep the batch's order.
+fn read_batch(sealer: &Sealer, batch: &[RawMessage], options: &ReadOptions) -> Result<Vec<Read>> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
-    let mut read = ReadBatch {
-        messages: Vec::with_capacity(batch.len()),
-        blobs: Vec::with_capacity(batch.len()),
+    let next = AtomicUsize::new(0);
+    let work = || -> Result<Vec<(usize, Read)>> {
+        let mut done = Vec::new();
+        loop {
+            let at = next.fetch_add(1, Ordering::Relaxed);
+            let Some(message) = batch.get(at) else { return Ok(done) };
+            done.push((at, read_one(sealer, message, options)?));
+        }
     };
-    if workers == 1 || batch.len() < 8 {
-        for message in batch {
-            let one = read_one(sealer, message, options, &mut read.blobs)?;
-            read.messages.push(one);
-        }
-        return Ok(read);
-    }
-    let chunk = batch.len().div_ceil(workers);
-    std::thread::scope(|scope| {
-        let mut handles = Vec::new();
-        for part in batch.chunks(chunk) {
-            let handle = std::thread::Builder::new()
+    let mut read = std::thread::scope(|scope| {
+        // This thread is a worker too.
+        let mut helpers = Vec::new();
+        for _ in 1..workers.min(batch.len()) {
+            let helper = std::thread::Builder::new()
                 .name("ingest-worker".into())
-                .spawn_scoped(scope, move || {
-                    let mut blobs = Vec::new();
-                    let messages = part
-                        .iter()
-                        .map(|m| read_one(sealer, m, options, &mut blobs))
-                        .collect::<Result<Vec<_>>>()?;
-                    Ok::<_, CoreError>((messages, blobs))
-                })
+                .spawn_scoped(scope, work)
                 .map_err(|e| CoreError::Corrupt(format!("could not start a worker: {e}")))?;
-            handles.push(handle);
+            helpers.push(helper);
         }
-        for handle in handles {
-            let (messages, blobs) = handle
+        let mut read = work()?;
+        for helper in helpers {
+            let done = helper
                 .join()
                 .map_err(|_| CoreError::Corrupt("a worker reading messages stopped".into()))??;
-            read.messages.extend(messages);
-            read.blobs.extend(blobs);
+            read.extend(done);
         }
-        Ok(read)
-    })
+        Ok::<_, CoreError>(read)
+    })?;
+    read.sort_unstable_by_key(|(at, _)| *at);
+    Ok(read.into_iter().map(|(_, one)| one).collect())
 }
 
 /// Reads one message and seals its raw bytes. Its attachments stay inside
 /// the raw message until retention removes that (see [`crate::retention`]),
 /// so an import writes each byte of mail once.
-fn read_one(
-    sealer: &Sealer,
-    message: &RawMessage,
-    options: &ReadOptions,
-    blobs: &mut Vec<SealedBlob>,
-) -> Result<(dealthread_mail::Result<Document>, String)> {
+fn read_one(sealer: &Sealer, message: &RawMessage, options: &ReadOptions) -> Result<Read> {
     let read = dealthread_mail::read_message(&message.bytes, options);
-    let raw_blob = sealer.seal(BlobKind::Message, &message.bytes)?;
-    let raw_sha256 = raw_blob.sha256.clone();
-    blobs.push(raw_blob);
-    Ok((read, raw_sha256))
+    Ok((read, sealer.seal(BlobKind::Message, &message.bytes)?))
 }
 
 /// Seconds since the Unix epoch, for callers that want "now".

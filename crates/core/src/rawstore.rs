@@ -206,7 +206,7 @@ impl RawStore {
 
     /// Writes sealed blobs (content already stored is kept as it is) in one
     /// transaction, durable when this returns.
-    pub fn put_all(&self, blobs: &[SealedBlob]) -> Result<()> {
+    pub fn put_all<'a>(&self, blobs: impl IntoIterator<Item = &'a SealedBlob>) -> Result<()> {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
         {
