@@ -1,5 +1,6 @@
-//! Raw bytes from any source into the store: read (pure), write the raw MIME
-//! durably, then insert the whole batch in one transaction.
+//! Raw bytes from any source into the store: read (pure), then write the
+//! raw MIME durably while the batch's rows are inserted in one transaction,
+//! which commits once the raw MIME is on disk.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -5,11 +5,12 @@
 //! ten messages is stored once. An attachment is read from the raw message
 //! that carries it for as long as that message is kept, and gets a blob of
 //! its own when retention removes the raw message (see
-//! [`crate::retention`]): an import writes each byte of mail once. A blob is compressed with zstd when that
-//! saves at least a tenth, then sealed with XChaCha20-Poly1305 under a
-//! random nonce; the digest is bound in as associated data, so a copied or
-//! swapped blob reveals nothing and reads as damaged. The key lives in the
-//! OS keyring (see [`StoreKey`]).
+//! [`crate::retention`]): an import writes each byte of mail once.
+//!
+//! A blob is compressed with zstd when that saves at least a tenth, then
+//! sealed with XChaCha20-Poly1305 under a random nonce; the digest is bound
+//! in as associated data, so a copied or swapped blob reveals nothing and
+//! reads as damaged. The key lives in the OS keyring (see [`StoreKey`]).
 //!
 //! Why a database and not a file per blob: creating tens of thousands of
 //! small files cost more than reading the mail itself (the kernel's inode

@@ -16,8 +16,8 @@ use super::Store;
 use crate::error::{CoreError, Result};
 use crate::rawstore::BlobKind;
 
-/// Records a message's attachments; `stored` says whether their blobs were
-/// written to the raw store.
+/// Records a message's attachments; `stored` says whether their bytes are
+/// kept.
 pub fn insert_for(conn: &Connection, message: i64, doc: &Document, stored: bool) -> Result<()> {
     let mut stmt = conn.prepare_cached(
         "INSERT OR IGNORE INTO attachments (message_id, position, sha256, stored, filename,

@@ -24,7 +24,8 @@ pub struct NewMessage<'a> {
     pub arrived_at: i64,
     pub source: &'a str,
     pub locator: &'a str,
-    /// Whether the attachments' blobs were written to the raw store.
+    /// Whether the attachments' bytes are kept (in the raw message, and
+    /// apart once retention removes that).
     pub attachments_stored: bool,
 }
 
