@@ -16,8 +16,8 @@ use crate::store::Store;
 /// enough that an interrupted import redoes little.
 const BATCH: usize = 256;
 /// A batch is also cut at this many bytes of mail, so a folder of large
-/// messages does not hold gigabytes in memory (two batches are in flight).
-const BATCH_BYTES: usize = 32 << 20;
+/// messages does not hold gigabytes in memory (three batches are in flight).
+const BATCH_BYTES: usize = 16 << 20;
 
 /// One input the user named, once classified.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,8 +220,9 @@ pub fn import(
         let written = pipeline.push(store, batch, ingest::unix_now())?;
         count(written, &mut report);
     }
-    let written = pipeline.finish(store)?;
-    count(written, &mut report);
+    for written in pipeline.finish(store)? {
+        count(Some(written), &mut report);
+    }
     Ok(report)
 }
 

@@ -13,6 +13,9 @@ use crate::matching::{Config, Decision, MatchStatus, Member, Rule};
 pub struct NewMessage<'a> {
     /// `None` when the input could not be read as mail (see `parse_error`).
     pub document: Option<&'a Document>,
+    /// The document as stored ([`document_json`]), made where the document
+    /// was read so the serial writer does not spend its time on it.
+    pub document_json: Option<&'a str>,
     pub parse_error: Option<&'a str>,
     pub raw_sha256: &'a str,
     pub raw_size: u64,
@@ -58,9 +61,14 @@ pub fn insert(conn: &Connection, m: &NewMessage<'_>) -> Result<Inserted> {
         Some(id) => Inserted::Duplicate(id),
         None => {
             let doc = m.document;
-            let json = doc.map(serde_json::to_string).transpose().map_err(|e| {
-                crate::error::CoreError::InvalidInput(format!("document did not serialize: {e}"))
-            })?;
+            let serialized;
+            let json = match (doc, m.document_json) {
+                (Some(doc), None) => {
+                    serialized = document_json(doc)?;
+                    Some(serialized.as_str())
+                }
+                (_, json) => json,
+            };
             // Thread and Message-ID reuse are settled before the row is
             // written: updating a row afterwards rewrites all of it.
             let thread_id = threads::assign(conn, &thread_keys_of(doc), m.arrived_at)?;
@@ -148,6 +156,13 @@ pub fn insert(conn: &Connection, m: &NewMessage<'_>) -> Result<Inserted> {
     )?
     .execute(params![id, m.source, m.locator, m.arrived_at])?;
     Ok(outcome)
+}
+
+/// A document as the `document` column holds it.
+pub fn document_json(doc: &Document) -> Result<String> {
+    serde_json::to_string(doc).map_err(|e| {
+        crate::error::CoreError::InvalidInput(format!("document did not serialize: {e}"))
+    })
 }
 
 fn thread_keys_of(doc: Option<&Document>) -> Vec<String> {

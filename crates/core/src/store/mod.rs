@@ -20,6 +20,7 @@ pub mod threads;
 pub mod timeline;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -34,7 +35,7 @@ pub const APPLICATION_ID: i64 = 0x4454_4844;
 pub struct Store {
     conn: Connection,
     path: PathBuf,
-    raw: RawStore,
+    raw: Arc<RawStore>,
 }
 
 impl Store {
@@ -76,7 +77,7 @@ impl Store {
             Some(key) => key,
             None => StoreKey::load_or_create(&settings::store_key_id(&conn)?)?,
         };
-        let raw = RawStore::open(raw_path_for(path), &key)?;
+        let raw = Arc::new(RawStore::open(raw_path_for(path), &key)?);
         Ok(Store { conn, path: path.to_path_buf(), raw })
     }
 
@@ -96,10 +97,10 @@ impl Store {
         &mut self.conn
     }
 
-    /// The raw store and the database at once, so a batch's blobs can be
-    /// written while its rows are.
-    pub fn raw_and_conn_mut(&mut self) -> (&RawStore, &mut Connection) {
-        (&self.raw, &mut self.conn)
+    /// The raw store, for a thread that writes blobs while this store's
+    /// connection writes rows (see [`crate::ingest::Pipeline`]).
+    pub fn raw_shared(&self) -> Arc<RawStore> {
+        Arc::clone(&self.raw)
     }
 }
 

@@ -505,7 +505,9 @@ fn fetch_uids(
             Ok(fetches) => fetches,
             Err(error) => {
                 // Keep what was already downloaded, then report.
-                tally(pipeline.finish(store)?, &mut state);
+                for written in pipeline.finish(store)? {
+                    tally(Some(written), &mut state);
+                }
                 progress(&state);
                 return Err(imap_error(source, &format!("fetching from {folder}"), error));
             }
@@ -530,7 +532,9 @@ fn fetch_uids(
             progress(&state);
         }
     }
-    tally(pipeline.finish(store)?, &mut state);
+    for written in pipeline.finish(store)? {
+        tally(Some(written), &mut state);
+    }
     // Messages expunged meanwhile were never fetched: the pass is complete.
     state.done = state.total;
     progress(&state);

@@ -294,7 +294,7 @@ fn sync_into(
     })();
     // Whatever happened, what was downloaded is written with its cursor.
     let last = pipeline.finish(store);
-    if let Ok(Some(written)) = &last {
+    for written in last.iter().flatten() {
         count(report, &mut done, written);
         progress(&done);
     }
