@@ -62,6 +62,16 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
+        // An import's batch touches a page or more of every index for each
+        // message, at random once the indexes outgrow the cache: with
+        // SQLite's defaults (2 MB of cache, a checkpoint every 4 MB of WAL)
+        // the database wrote five times its own size over a 50,000-message
+        // import, and read most of it back. A 16 MB cache and a checkpoint
+        // every 40 MB of WAL keep a hot page in memory across batches and
+        // copy it to the database once per checkpoint instead of once per
+        // batch: a fifth less time in the kernel.
+        conn.pragma_update(None, "cache_size", -16 * 1024)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
         // Plans that never depend on a bound value (the query planner
         // stability guarantee). Without it, a cached statement whose plan
         // looked at a bound value (`thread_id = ?1` does, for its guess of
