@@ -3,7 +3,7 @@
 //! builds in release mode.
 //!
 //!     bench mail [--messages N]          parse+classify+reply+sanitize vs Python's email
-//!     bench store [--messages 10000,50000] [--search-messages 100000]
+//!     bench store [--messages 10000,50000] [--search-messages 100000] [--rounds 3]
 //!                                        import vs notmuch and mu; search and timeline latency
 //!     bench imap [--messages N]          initial IMAP sync vs mbsync; incremental check
 //!     bench app [--messages 50000]       the release app: start, a 2,000-message timeline, scrolling
@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         Some("app") => app::run(&args[1..]),
         Some("mail-one") => mail_one(args.get(1).map(PathBuf::from)),
         _ => Err(
-            "usage: bench mail [--messages N] | bench store [--messages N,N] [--search-messages N] | bench imap [--messages N] | bench app [--messages N] [--deal-messages N] [--rounds N]"
+            "usage: bench mail [--messages N] | bench store [--messages N,N] [--search-messages N] [--rounds N] | bench imap [--messages N] | bench app [--messages N] [--deal-messages N] [--rounds N]"
                 .to_string(),
         ),
     };

@@ -26,12 +26,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
         None => vec![10_000, 50_000],
     };
     let search_messages = flag(args, "--search-messages", 100_000)?;
+    let rounds = flag(args, "--rounds", 3)?.max(1);
     let cli = workspace_root().join("target/release/dealthread");
     if !cli.is_file() {
         return Err(format!("{} is missing: run through scripts/bench.sh", cli.display()));
     }
     for n in sizes.into_iter().filter(|&n| n > 0) {
-        import_round(&cli, n)?;
+        import_round(&cli, n, rounds)?;
     }
     if search_messages > 0 {
         latency_round(search_messages)?;
@@ -74,17 +75,50 @@ fn du(path: &Path) -> u64 {
     }
 }
 
-fn import_round(cli: &Path, n: usize) -> Result<(), String> {
+/// One tool's runs of an import: wall seconds of each, and the highest peak.
+#[derive(Default)]
+struct Runs {
+    secs: Vec<f64>,
+    peak_kb: u64,
+}
+
+impl Runs {
+    fn add(&mut self, (secs, kb): (f64, u64)) {
+        self.secs.push(secs);
+        self.peak_kb = self.peak_kb.max(kb);
+    }
+
+    fn median(&self) -> f64 {
+        let mut sorted = self.secs.clone();
+        sorted.sort_by(f64::total_cmp);
+        percentile(&sorted, 0.5)
+    }
+
+    fn line(&self, name: &str, n: usize) -> String {
+        let fastest = self.secs.iter().copied().fold(f64::INFINITY, f64::min);
+        let slowest = self.secs.iter().copied().fold(0.0, f64::max);
+        format!(
+            "  {name:<18} {:>7.2} s  {:>7.0} msg/s  (runs {fastest:.2}-{slowest:.2} s)  peak {:>6.1} MB",
+            self.median(),
+            n as f64 / self.median().max(1e-9),
+            self.peak_kb as f64 / 1024.0
+        )
+    }
+}
+
+/// Imports the same generated maildir `rounds` times with each tool, the
+/// tools taking turns so a slow spell of the machine falls on all of them,
+/// and compares the medians: one run each swung by a third here.
+fn import_round(cli: &Path, n: usize, rounds: usize) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mail = dir.path().join("mail");
     let generated = corpus::write_maildir(&mail, n, n as u64, None).map_err(|e| e.to_string())?;
     println!(
-        "\nimport of {n} generated messages ({:.0} MB maildir: threads, HTML, PDFs, legacy charsets)",
+        "\nimport of {n} generated messages ({:.0} MB maildir: threads, HTML, PDFs, legacy charsets), median of {rounds} runs each",
         generated.bytes as f64 / 1e6
     );
     let db = dir.path().join("dealthread.db");
-    let (dt_secs, dt_kb) = timed(Command::new(cli).arg("--db").arg(&db).arg("import").arg(&mail))?;
-
+    let stored_files = ["dealthread.db", "dealthread.db-wal", "dealthread.raw.db"];
     let config = dir.path().join("notmuch-config");
     std::fs::write(
         &config,
@@ -94,59 +128,54 @@ fn import_round(cli: &Path, n: usize) -> Result<(), String> {
         ),
     )
     .map_err(|e| e.to_string())?;
-    let (nm_secs, nm_kb) = timed(
-        Command::new("notmuch")
-            .arg("new")
-            .arg("--quiet")
-            .env("NOTMUCH_CONFIG", &config)
-            .env("HOME", dir.path()),
-    )?;
-
     let muhome = dir.path().join("mu");
-    let init = Command::new("mu")
-        .arg("init")
-        .arg(format!("--muhome={}", muhome.display()))
-        .arg(format!("--maildir={}", mail.display()))
-        .arg("--my-address=bench@example.com")
-        .env("HOME", dir.path())
-        .output()
-        .map_err(|e| format!("mu init: {e}"))?;
-    if !init.status.success() {
-        return Err(format!("mu init failed: {}", String::from_utf8_lossy(&init.stderr)));
-    }
-    let (mu_secs, mu_kb) = timed(
-        Command::new("mu")
-            .arg("index")
-            .arg("--quiet")
-            .arg(format!("--muhome={}", muhome.display()))
-            .env("HOME", dir.path()),
-    )?;
+    let (mut dealthread, mut notmuch, mut mu) = (Runs::default(), Runs::default(), Runs::default());
+    let mut stored = 0;
+    for _ in 0..rounds {
+        // Each run starts from nothing: no database of its own from before.
+        for name in stored_files.iter().chain(&["dealthread.db-shm", "dealthread.raw.db-journal"]) {
+            remove(&dir.path().join(name))?;
+        }
+        remove(&mail.join(".notmuch"))?;
+        remove(&muhome)?;
 
-    let rate = |secs: f64| n as f64 / secs.max(1e-9);
+        dealthread.add(timed(Command::new(cli).arg("--db").arg(&db).arg("import").arg(&mail))?);
+        stored = stored_files.iter().map(|name| du(&dir.path().join(name))).sum::<u64>();
+        notmuch.add(timed(
+            Command::new("notmuch")
+                .arg("new")
+                .arg("--quiet")
+                .env("NOTMUCH_CONFIG", &config)
+                .env("HOME", dir.path()),
+        )?);
+        let init = Command::new("mu")
+            .arg("init")
+            .arg(format!("--muhome={}", muhome.display()))
+            .arg(format!("--maildir={}", mail.display()))
+            .arg("--my-address=bench@example.com")
+            .env("HOME", dir.path())
+            .output()
+            .map_err(|e| format!("mu init: {e}"))?;
+        if !init.status.success() {
+            return Err(format!("mu init failed: {}", String::from_utf8_lossy(&init.stderr)));
+        }
+        mu.add(timed(
+            Command::new("mu")
+                .arg("index")
+                .arg("--quiet")
+                .arg(format!("--muhome={}", muhome.display()))
+                .env("HOME", dir.path()),
+        )?);
+    }
+
+    println!("{}", dealthread.line("dealthread import", n));
+    println!("{}", notmuch.line("notmuch new", n));
+    println!("{}", mu.line("mu index", n));
     println!(
-        "  dealthread import  {dt_secs:>7.2} s  {:>7.0} msg/s  peak {:>6.1} MB",
-        rate(dt_secs),
-        dt_kb as f64 / 1024.0
+        "  ratio of medians: {:.2}x notmuch (target >= 3x), {:.2}x mu (target >= 2x); peak memory target < 200 MB",
+        notmuch.median() / dealthread.median(),
+        mu.median() / dealthread.median()
     );
-    println!(
-        "  notmuch new        {nm_secs:>7.2} s  {:>7.0} msg/s  peak {:>6.1} MB",
-        rate(nm_secs),
-        nm_kb as f64 / 1024.0
-    );
-    println!(
-        "  mu index           {mu_secs:>7.2} s  {:>7.0} msg/s  peak {:>6.1} MB",
-        rate(mu_secs),
-        mu_kb as f64 / 1024.0
-    );
-    println!(
-        "  ratio: {:.2}x notmuch (target >= 3x), {:.2}x mu (target >= 2x); peak memory target < 200 MB",
-        nm_secs / dt_secs,
-        mu_secs / dt_secs
-    );
-    let stored: u64 = ["dealthread.db", "dealthread.db-wal", "dealthread.raw.db"]
-        .iter()
-        .map(|name| du(&dir.path().join(name)))
-        .sum();
     println!(
         "  size: {:.1} KB stored per message for {:.1} KB of raw mail ({:.2}x; raw MIME, normalized data, threads and full-text index)",
         stored as f64 / n as f64 / 1024.0,
@@ -154,6 +183,16 @@ fn import_round(cli: &Path, n: usize) -> Result<(), String> {
         stored as f64 / generated.bytes as f64
     );
     Ok(())
+}
+
+/// Removes a file or a folder, if it is there.
+fn remove(path: &Path) -> Result<(), String> {
+    let removed = match std::fs::symlink_metadata(path) {
+        Err(_) => return Ok(()),
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+    };
+    removed.map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
