@@ -11,7 +11,7 @@
 //! sealed with AES-256-GCM (ring) under a random nonce; the digest is bound
 //! in as associated data, so a copied or swapped blob reveals nothing and
 //! reads as damaged. The key lives in the OS keyring (see [`StoreKey`]).
-//! Blobs sealed before version 0.3 used XChaCha20-Poly1305 under the same
+//! Blobs sealed by earlier builds used XChaCha20-Poly1305 under the same
 //! key and are still read. AES-GCM runs on the CPU's AES instructions
 //! (every x86 and ARM laptop of the last decade has them): sealing fell
 //! from a tenth of an import's CPU to a hundredth. Its 96-bit random nonces
@@ -558,7 +558,7 @@ mod tests {
     fn blobs_sealed_by_earlier_versions_still_read() {
         let dir = tempfile::tempdir().expect("tempdir");
         let raw = store(dir.path(), 5);
-        // A blob as versions before 0.3 sealed it: XChaCha20-Poly1305.
+        // A blob as earlier builds sealed it: XChaCha20-Poly1305.
         let text = b"Subject: signed order form\r\n\r\nAttached, countersigned.\r\n";
         let sha256 = hex::encode(Sha256::digest(text));
         let nonce = [9u8; LEGACY_NONCE_LEN];
