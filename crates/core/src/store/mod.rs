@@ -5,6 +5,7 @@
 //! [`threads`], [`search`], [`timeline`].
 
 pub mod attachments;
+mod checkpoint;
 pub mod corrections;
 pub mod deals;
 pub mod entities;
@@ -27,6 +28,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{CoreError, Result};
 use crate::rawstore::{RawStore, StoreKey};
+use checkpoint::Checkpointer;
 
 /// Written into the database header so we can tell our file from any other
 /// SQLite database ("DTHD").
@@ -36,6 +38,7 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     raw: Arc<RawStore>,
+    checkpointer: Checkpointer,
 }
 
 impl Store {
@@ -69,9 +72,9 @@ impl Store {
         // import, and read most of it back. A 16 MB cache and a checkpoint
         // every 40 MB of WAL keep a hot page in memory across batches and
         // copy it to the database once per checkpoint instead of once per
-        // batch: a fifth less time in the kernel.
+        // batch: a fifth less time in the kernel. The checkpoint runs on a
+        // thread of its own (see [`checkpoint`]).
         conn.pragma_update(None, "cache_size", -16 * 1024)?;
-        conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
         // Plans that never depend on a bound value (the query planner
         // stability guarantee). Without it, a cached statement whose plan
         // looked at a bound value (`thread_id = ?1` does, for its guess of
@@ -88,7 +91,8 @@ impl Store {
             None => StoreKey::load_or_create(&settings::store_key_id(&conn)?)?,
         };
         let raw = Arc::new(RawStore::open(raw_path_for(path), &key)?);
-        Ok(Store { conn, path: path.to_path_buf(), raw })
+        let checkpointer = Checkpointer::start(&mut conn, path)?;
+        Ok(Store { conn, path: path.to_path_buf(), raw, checkpointer })
     }
 
     pub fn path(&self) -> &Path {
@@ -111,6 +115,12 @@ impl Store {
     /// connection writes rows (see [`crate::ingest::Pipeline`]).
     pub fn raw_shared(&self) -> Arc<RawStore> {
         Arc::clone(&self.raw)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.checkpointer.stop(&mut self.conn);
     }
 }
 
