@@ -21,6 +21,17 @@ pub struct RawMessage {
     pub locator: String,
 }
 
+/// A message once its raw MIME is in the raw store: where it came from and
+/// how large it was. Its bytes are no longer held in memory by then, so a
+/// batch waiting to be written costs only its documents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    pub source: String,
+    pub locator: String,
+    /// Bytes of raw MIME.
+    pub size: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     New {
@@ -59,7 +70,7 @@ pub fn ingest_batch(
 /// own records of what each message was. Durable first (DESIGN.md): the
 /// checkpoint never runs ahead of the messages it covers.
 pub type Checkpoint =
-    Box<dyn FnOnce(&rusqlite::Transaction<'_>, &[RawMessage], &[Outcome]) -> Result<()> + Send>;
+    Box<dyn FnOnce(&rusqlite::Transaction<'_>, &[Kept], &[Outcome]) -> Result<()> + Send>;
 
 /// Ingests a stream of batches in two overlapped stages. A batch is first
 /// read: parsed, compressed and sealed on every core, its raw MIME then
@@ -87,11 +98,11 @@ pub const READ_AHEAD: usize = 2;
 struct InFlight {
     now: i64,
     checkpoint: Option<Checkpoint>,
-    handle: std::thread::JoinHandle<(Vec<RawMessage>, Result<Vec<Read>>)>,
+    handle: std::thread::JoinHandle<(Vec<Kept>, Result<Vec<Read>>)>,
 }
 
 /// A batch written, with the outcome of each of its messages in order.
-pub type Written = (Vec<RawMessage>, Vec<Outcome>);
+pub type Written = (Vec<Kept>, Vec<Outcome>);
 
 impl Pipeline {
     pub fn new(store: &Store, options: &ReadOptions) -> Pipeline {
@@ -121,10 +132,7 @@ impl Pipeline {
         let options = self.options.clone();
         let handle = std::thread::Builder::new()
             .name("ingest-read".into())
-            .spawn(move || {
-                let read = read_and_keep(&raw, &batch, &options);
-                (batch, read)
-            })
+            .spawn(move || read_and_keep(&raw, batch, &options))
             .map_err(|e| CoreError::Corrupt(format!("could not start a reader thread: {e}")))?;
         self.in_flight.push_back(InFlight { now, checkpoint, handle });
         if self.in_flight.len() <= READ_AHEAD {
@@ -151,7 +159,8 @@ impl InFlight {
             .join()
             .map_err(|_| CoreError::Corrupt("the thread reading messages stopped".into()))?;
         let tx = store.conn_mut().transaction()?;
-        let outcomes = insert_rows(&tx, &batch, &read?, self.now)?;
+        let read = read?;
+        let outcomes = insert_rows(&tx, &batch, &read, self.now)?;
         if let Some(checkpoint) = self.checkpoint {
             checkpoint(&tx, &batch, &outcomes)?;
         }
@@ -168,19 +177,31 @@ struct Read {
     raw_sha256: String,
 }
 
-/// Reads a batch and writes its raw MIME to the raw store, durably.
-fn read_and_keep(raw: &RawStore, batch: &[RawMessage], options: &ReadOptions) -> Result<Vec<Read>> {
-    let read = read_batch(&raw.sealer(), batch, options)?;
-    raw.put_all(read.iter().map(|(_, blob)| blob))?;
-    // The sealed bytes are on disk; only their digests are needed now.
-    Ok(read.into_iter().map(|(read, _)| read).collect())
+/// Reads a batch and writes its raw MIME to the raw store, durably. The raw
+/// bytes are let go as soon as they are sealed, the sealed ones once they
+/// are on disk.
+fn read_and_keep(
+    raw: &RawStore,
+    batch: Vec<RawMessage>,
+    options: &ReadOptions,
+) -> (Vec<Kept>, Result<Vec<Read>>) {
+    let read = read_batch(&raw.sealer(), &batch, options);
+    let kept = batch
+        .into_iter()
+        .map(|m| Kept { source: m.source, locator: m.locator, size: m.bytes.len() as u64 })
+        .collect();
+    let read = read.and_then(|read| {
+        raw.put_all(read.iter().map(|(_, blob)| blob))?;
+        Ok(read.into_iter().map(|(read, _)| read).collect())
+    });
+    (kept, read)
 }
 
 /// The rows of a batch, in the caller's transaction: each message (or the
 /// error it was kept with), then the search index for all of them.
 fn insert_rows(
     tx: &rusqlite::Transaction<'_>,
-    batch: &[RawMessage],
+    batch: &[Kept],
     read: &[Read],
     now: i64,
 ) -> Result<Vec<Outcome>> {
@@ -202,7 +223,7 @@ fn insert_rows(
                 document_json: read.json.as_deref(),
                 parse_error: error.as_deref(),
                 raw_sha256: &read.raw_sha256,
-                raw_size: message.bytes.len() as u64,
+                raw_size: message.size,
                 matching: Some(&config),
                 date_unix,
                 arrived_at: now,

@@ -308,7 +308,7 @@ fn sync_into(
 fn count(report: &mut SyncReport, done: &mut Progress, (batch, outcomes): &ingest::Written) {
     done.pages += 1;
     done.messages += batch.len();
-    done.bytes += batch.iter().map(|m| m.bytes.len() as u64).sum::<u64>();
+    done.bytes += batch.iter().map(|m| m.size).sum::<u64>();
     for outcome in outcomes {
         report.fetched += 1;
         match outcome {
