@@ -43,6 +43,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
 /// Wall seconds and peak resident KiB of a command, by GNU time.
 pub(crate) fn timed(command: &mut Command) -> Result<(f64, u64), String> {
     let program = command.get_program().to_string_lossy().into_owned();
+    // Each run starts with nothing left to write back. Otherwise a run pays
+    // for the writes of whatever came just before it (the corpus, or the
+    // previous tool's database) as the kernel flushes them meanwhile.
+    Command::new("sync").status().map_err(|e| format!("sync: {e}"))?;
     let mut wrapped = Command::new("/usr/bin/time");
     wrapped.arg("-f").arg("TIMED %e %M").arg(command.get_program()).args(command.get_args());
     for (key, value) in command.get_envs() {
