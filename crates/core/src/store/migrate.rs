@@ -44,6 +44,7 @@ const MIGRATIONS: &[(&str, &str, Option<Backfill>)] = &[
         include_str!("migrations/0014_warnings.sql"),
         Some(super::messages::backfill_v14),
     ),
+    ("0015_search_prefixes", include_str!("migrations/0015_search_prefixes.sql"), None),
 ];
 
 pub fn latest_version() -> i64 {
