@@ -92,7 +92,7 @@ pub struct Pipeline {
 
 /// How many batches are read ahead of the one being written. One left a
 /// core idle a fifth of the time at 50,000 messages; each more holds one
-/// more batch (at most a source's batch size) in memory.
+/// more batch in memory while it is read, and its documents until written.
 pub const READ_AHEAD: usize = 2;
 
 struct InFlight {
