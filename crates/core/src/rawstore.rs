@@ -498,6 +498,14 @@ mod tests {
         RawStore::open(dir.join("d.raw.db"), &StoreKey::from_bytes([key; 32])).expect("open")
     }
 
+    /// The sealed bytes of the blob in row `id`, as they lie on disk.
+    fn sealed_row(raw: &RawStore, id: i64) -> Vec<u8> {
+        raw.conn()
+            .expect("conn")
+            .query_row("SELECT sealed FROM blobs WHERE id = ?1", [id], |r| r.get(0))
+            .expect("row")
+    }
+
     #[test]
     fn blobs_round_trip_compressed_and_are_unreadable_without_the_key() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -506,11 +514,7 @@ mod tests {
         let sha = raw.put(BlobKind::Message, text.as_bytes()).expect("put");
         assert_eq!(raw.get(BlobKind::Message, &sha).expect("get"), text.as_bytes());
 
-        let sealed: Vec<u8> = raw
-            .conn()
-            .expect("conn")
-            .query_row("SELECT sealed FROM blobs", [], |r| r.get(0))
-            .expect("row");
+        let sealed = sealed_row(&raw, 1);
         assert!(sealed.len() < text.len() / 4, "repetitive mail compresses");
         drop(raw);
         let on_disk = std::fs::read(dir.path().join("d.raw.db")).expect("file");
@@ -545,11 +549,7 @@ mod tests {
         }
         let sha = raw.put(BlobKind::Message, message.as_bytes()).expect("put");
         assert_eq!(raw.get(BlobKind::Message, &sha).expect("get"), message.as_bytes());
-        let sealed: Vec<u8> = raw
-            .conn()
-            .expect("conn")
-            .query_row("SELECT sealed FROM blobs", [], |r| r.get(0))
-            .expect("row");
+        let sealed = sealed_row(&raw, 1);
         assert_eq!(sealed[MAGIC.len()], PLAIN, "base64 saves only a quarter: not worth it");
         assert!(sealed.len() > message.len(), "sealed whole, with its nonce and tag");
     }
@@ -573,11 +573,7 @@ mod tests {
         assert_eq!(raw.get(BlobKind::Message, &sha256).expect("get"), text);
 
         let new = raw.put(BlobKind::Message, b"a newer message").expect("put");
-        let sealed: Vec<u8> = raw
-            .conn()
-            .expect("conn")
-            .query_row("SELECT sealed FROM blobs WHERE id = 2", [], |r| r.get(0))
-            .expect("row");
+        let sealed = sealed_row(&raw, 2);
         assert_eq!(&sealed[..4], MAGIC, "new blobs are sealed with AES-256-GCM");
         assert_eq!(raw.get(BlobKind::Message, &new).expect("get"), b"a newer message");
     }
