@@ -20,6 +20,7 @@ pub mod error;
 pub mod forward;
 pub mod html_text;
 pub mod identity;
+mod mime;
 pub mod parse;
 pub mod redact;
 pub mod reply;

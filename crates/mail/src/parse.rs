@@ -75,14 +75,22 @@ pub fn parse_keeping_attachments(raw: &[u8]) -> Result<Parsed> {
 
 fn parse_with(raw: &[u8], keep_attachments: bool) -> Result<Parsed> {
     check_looks_like_message(raw)?;
-    let message = MessageParser::default()
-        .parse(raw)
+    let message = crate::mime::read(raw)
         .ok_or_else(|| MailError::NotAMessage("no header fields could be read".into()))?;
+    from_message(raw, &message, keep_attachments)
+}
+
+/// The parts of `message`, read from `raw`.
+pub(crate) fn from_message(
+    raw: &[u8],
+    message: &Message<'_>,
+    keep_attachments: bool,
+) -> Result<Parsed> {
     if message.headers().is_empty() {
         return Err(MailError::NotAMessage("no header fields could be read".into()));
     }
 
-    let mut parsed = Parsed { headers: collect_headers(&message), ..Parsed::default() };
+    let mut parsed = Parsed { headers: collect_headers(message), ..Parsed::default() };
     let mut warnings = Vec::new();
 
     parsed.envelope = Envelope {
@@ -98,7 +106,7 @@ fn parse_with(raw: &[u8], keep_attachments: bool) -> Result<Parsed> {
     parsed.references = message_ids(message.references());
     parsed.subject = message.subject().map(|s| clean_text(s, &mut warnings, "subject"));
     if parsed.subject.as_deref().is_some_and(|s| s.contains('\u{FFFD}'))
-        && let Some(subject) = legacy_header_text(raw, &message, "Subject")
+        && let Some(subject) = legacy_header_text(raw, message, "Subject")
     {
         warnings.push(
             "the Subject header holds 8-bit text that is not UTF-8; read as Windows-1252".into(),
@@ -122,7 +130,7 @@ fn parse_with(raw: &[u8], keep_attachments: bool) -> Result<Parsed> {
         .from
         .as_ref()
         .is_some_and(|f| f.name.as_deref().is_some_and(|n| n.contains('\u{FFFD}')))
-        && let Some(from) = legacy_header_text(raw, &message, "From")
+        && let Some(from) = legacy_header_text(raw, message, "From")
     {
         let header = format!("From: {from}\r\n\r\n");
         if let Some(reparsed) = MessageParser::default().parse(header.as_bytes()) {
@@ -223,7 +231,7 @@ fn parse_with(raw: &[u8], keep_attachments: bool) -> Result<Parsed> {
     if keep_attachments {
         parsed.attachment_bytes = attachment_parts.iter().map(|p| p.contents().to_vec()).collect();
     }
-    parsed.forwarded = crate::forward::attached(&message);
+    parsed.forwarded = crate::forward::attached(message);
     if let Some(text) = &parsed.text {
         parsed.forwarded.extend(crate::forward::inline(text));
     }
