@@ -138,9 +138,12 @@ pub(crate) fn inline(text: &str) -> Vec<Forwarded> {
 }
 
 fn is_banner(line: &str) -> bool {
+    // The shape first: almost no line has it, and it needs no lower-casing.
+    if !(is_dashed_separator(line) || line.ends_with(':')) {
+        return false;
+    }
     let lower = line.to_lowercase();
-    let named = BANNER_WORDS.iter().any(|w| lower.contains(w));
-    named && (is_dashed_separator(line) || lower.ends_with(':'))
+    BANNER_WORDS.iter().any(|w| lower.contains(w))
 }
 
 fn after_label<'a>(line: &'a str, labels: &[&str]) -> Option<&'a str> {
