@@ -43,16 +43,14 @@ pub fn assign(conn: &Connection, keys: &[String], now: i64) -> Result<i64> {
         conn.last_insert_rowid()
     } else {
         let target = existing.remove(0);
+        // Merges are common in an import (replies arrive before their
+        // parents): the statements stay prepared.
         for other in existing {
-            conn.execute(
-                "UPDATE messages SET thread_id = ?1 WHERE thread_id = ?2",
-                [target, other],
-            )?;
-            conn.execute(
-                "UPDATE thread_keys SET thread_id = ?1 WHERE thread_id = ?2",
-                [target, other],
-            )?;
-            conn.execute("DELETE FROM threads WHERE id = ?1", [other])?;
+            conn.prepare_cached("UPDATE messages SET thread_id = ?1 WHERE thread_id = ?2")?
+                .execute([target, other])?;
+            conn.prepare_cached("UPDATE thread_keys SET thread_id = ?1 WHERE thread_id = ?2")?
+                .execute([target, other])?;
+            conn.prepare_cached("DELETE FROM threads WHERE id = ?1")?.execute([other])?;
         }
         target
     };
