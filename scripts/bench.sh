@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs a benchmark in release mode, side by side with its peer.
 #   scripts/bench.sh mail [--messages N]
-#   scripts/bench.sh store [--messages 10000,50000] [--search-messages 100000] [--rounds 3]
+#   scripts/bench.sh store [--messages 10000,50000] [--search-messages 100000] [--rounds 5]
 #   scripts/bench.sh imap [--messages 10000]
 #   scripts/bench.sh app [--messages 50000] [--deal-messages 2000] [--rounds 5]
 set -euo pipefail

@@ -3,7 +3,7 @@
 //! builds in release mode.
 //!
 //!     bench mail [--messages N]          parse+classify+reply+sanitize vs Python's email
-//!     bench store [--messages 10000,50000] [--search-messages 100000] [--rounds 3]
+//!     bench store [--messages 10000,50000] [--search-messages 100000] [--rounds 5]
 //!                                        import vs notmuch and mu; search and timeline latency
 //!     bench imap [--messages N]          initial IMAP sync vs mbsync; incremental check
 //!     bench app [--messages 50000]       the release app: start, a 2,000-message timeline, scrolling
