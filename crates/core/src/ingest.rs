@@ -144,6 +144,11 @@ impl Pipeline {
     /// Writes every batch still unwritten, oldest first. On an error, the
     /// batches before it are written and the ones after it are not.
     pub fn finish(&mut self, store: &mut Store) -> Result<Vec<Written>> {
+        // The WAL so far is copied back while these batches are written;
+        // otherwise closing the store copies all of it (up to 40 MB), on
+        // one core, with nothing else left to do: 2% of a 10,000-message
+        // import.
+        store.checkpoint_soon();
         let mut written = Vec::with_capacity(self.in_flight.len());
         while let Some(oldest) = self.in_flight.pop_front() {
             written.push(oldest.write(store)?);

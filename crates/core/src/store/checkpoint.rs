@@ -13,7 +13,7 @@ use std::ffi::c_int;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 
 use rusqlite::hooks::Wal;
@@ -31,6 +31,8 @@ pub const WAL_PAGES: c_int = 10_000;
 /// store's connection drops its WAL hook (see [`Checkpointer::stop`]).
 pub struct Checkpointer {
     thread: Option<JoinHandle<()>>,
+    /// For [`Checkpointer::request`]; the hook holds the other sender.
+    signal: Option<SyncSender<()>>,
     done: Arc<AtomicUsize>,
 }
 
@@ -51,17 +53,28 @@ impl Checkpointer {
             .name("wal-checkpoint".into())
             .spawn(move || run(own, signals, &counted))
             .map_err(|e| CoreError::Corrupt(format!("could not start the checkpointer: {e}")))?;
+        let hook_signal = signal.clone();
         conn.wal_hook(Some(move |wal: &mut Wal, pages: c_int| {
             if pages < WAL_PAGES {
                 return Ok(());
             }
-            match signal.try_send(()) {
+            match hook_signal.try_send(()) {
                 // Full: a checkpoint is already due; it will see this commit.
                 Ok(()) | Err(TrySendError::Full(())) => Ok(()),
                 Err(TrySendError::Disconnected(())) => wal.checkpoint(),
             }
         }))?;
-        Ok(Checkpointer { thread: Some(thread), done })
+        Ok(Checkpointer { thread: Some(thread), signal: Some(signal), done })
+    }
+
+    /// Asks for a checkpoint now, whatever the WAL's length: at the end of
+    /// an import, the thread copies the WAL while the last batches are
+    /// written, and closing the store has only those left to copy.
+    pub fn request(&self) {
+        if let Some(signal) = &self.signal {
+            // Full: a checkpoint is already due. Gone: closing copies it all.
+            let _ = signal.try_send(());
+        }
     }
 
     /// Checkpoints the thread has run so far.
@@ -69,11 +82,13 @@ impl Checkpointer {
         self.done.load(Ordering::Relaxed)
     }
 
-    /// Removes `conn`'s hook, which drops the last sender, and waits for the
-    /// thread to close its connection, so `conn` closes last and removes
-    /// the WAL as SQLite does when its last connection closes.
+    /// Drops both senders (this one and, by removing `conn`'s hook, the
+    /// hook's) and waits for the thread to close its connection, so `conn`
+    /// closes last and removes the WAL as SQLite does when its last
+    /// connection closes.
     pub fn stop(&mut self, conn: &mut Connection) {
         type NoHook = fn(&mut Wal, c_int) -> rusqlite::Result<()>;
+        self.signal = None;
         if let Err(error) = conn.wal_hook(None::<NoHook>) {
             tracing::warn!(%error, "could not remove the checkpoint hook");
         }
@@ -136,6 +151,23 @@ mod tests {
                 store.checkpointer.done()
             );
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn a_short_wal_is_checkpointed_when_asked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(&dir);
+        store
+            .conn()
+            .execute_batch("CREATE TABLE scratch (n INTEGER); INSERT INTO scratch VALUES (1)")
+            .expect("write");
+        assert_eq!(store.checkpointer.done(), 0, "a few pages are below the threshold");
+        store.checkpoint_soon();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while store.checkpointer.done() == 0 {
+            assert!(Instant::now() < deadline, "no checkpoint ran when asked");
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 

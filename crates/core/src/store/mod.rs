@@ -111,6 +111,12 @@ impl Store {
         &mut self.conn
     }
 
+    /// Has the WAL copied into the database now, on the checkpointing
+    /// thread, without waiting for it.
+    pub fn checkpoint_soon(&self) {
+        self.checkpointer.request();
+    }
+
     /// The raw store, for a thread that writes blobs while this store's
     /// connection writes rows (see [`crate::ingest::Pipeline`]).
     pub fn raw_shared(&self) -> Arc<RawStore> {
