@@ -256,8 +256,14 @@ pub fn for_each_message(
                 let folder = dir.join(sub);
                 let mut files: Vec<PathBuf> = fs::read_dir(&folder)
                     .map_err(|e| CoreError::io(&folder, e))?
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.is_file())
+                    .filter_map(|e| e.ok())
+                    // The listing says what each entry is; only a link
+                    // costs a stat to see where it leads.
+                    .filter(|e| {
+                        e.file_type()
+                            .is_ok_and(|t| t.is_file() || (t.is_symlink() && e.path().is_file()))
+                    })
+                    .map(|e| e.path())
                     .collect();
                 files.sort();
                 for path in files {
@@ -271,5 +277,37 @@ pub fn for_each_message(
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_maildir_yields_its_files_and_links_to_files_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let maildir = dir.path().join("box");
+        for sub in ["cur", "new", "tmp"] {
+            fs::create_dir_all(maildir.join(sub)).expect("maildir");
+        }
+        let cur = maildir.join("cur");
+        fs::write(cur.join("1.eml"), b"Subject: one\r\n\r\nbody\r\n").expect("file");
+        let elsewhere = dir.path().join("kept-elsewhere.eml");
+        fs::write(&elsewhere, b"Subject: two\r\n\r\nbody\r\n").expect("file");
+        std::os::unix::fs::symlink(&elsewhere, cur.join("2.eml")).expect("link to a file");
+        std::os::unix::fs::symlink(dir.path(), cur.join("3.eml")).expect("link to a folder");
+        std::os::unix::fs::symlink(dir.path().join("gone"), cur.join("4.eml")).expect("dangling");
+        fs::create_dir(cur.join("5.eml")).expect("folder");
+
+        let mut seen = Vec::new();
+        for_each_message(&Input::Maildir(maildir), &mut |m| {
+            seen.push((m.locator, m.bytes));
+            Ok(())
+        })
+        .expect("read the maildir");
+        let names: Vec<&str> = seen.iter().filter_map(|(l, _)| l.rsplit('/').next()).collect();
+        assert_eq!(names, ["1.eml", "2.eml"]);
+        assert_eq!(seen[1].1, b"Subject: two\r\n\r\nbody\r\n");
     }
 }
