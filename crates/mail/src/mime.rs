@@ -8,7 +8,8 @@
 //! part's end with its plain scan and hands back the body as sent. A base64
 //! attachment is then decoded with SIMD instructions, and any other encoded
 //! part (text, HTML, quoted-printable files: small, and where charsets
-//! live) by mail-parser itself, from that part's own bytes.
+//! live) by mail-parser's own decoding functions, from where the part's
+//! body starts to its boundary, as its parser would.
 //!
 //! The result must be exactly what `MessageParser::default()` gives, so
 //! anything out of the ordinary (a damaged part, base64 that mail-parser
@@ -19,8 +20,12 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
+use mail_parser::decoders::charsets::DecoderFnc;
+use mail_parser::decoders::charsets::map::charset_decoder;
 use mail_parser::parsers::MessageStream;
-use mail_parser::{Encoding, HeaderName, HeaderValue, Message, MessageParser, PartType};
+use mail_parser::{
+    Encoding, HeaderName, HeaderValue, Message, MessageParser, MimeHeaders, PartType,
+};
 
 /// Reads `raw` as a message; `None` when no header field can be read.
 pub(crate) fn read(raw: &[u8]) -> Option<Message<'_>> {
@@ -46,20 +51,41 @@ static UNDECODED: LazyLock<MessageParser> = LazyLock::new(|| {
 /// `None` when the message needs mail-parser's own reading.
 fn read_undecoded(raw: &[u8]) -> Option<Message<'_>> {
     let mut message = UNDECODED.parse(raw)?;
-    decode_bodies(&mut message, raw)?;
+    decode_bodies(&mut message, raw, b"")?;
     Some(message)
 }
 
 /// Decodes every encoded body of `message` (and of the messages attached
-/// to it unencoded, whose parts point into the same `raw`).
-fn decode_bodies<'x>(message: &mut Message<'x>, raw: &'x [u8]) -> Option<()> {
-    for part in &mut message.parts {
+/// to it unencoded, whose parts point into the same `raw`). `around` is the
+/// boundary of the multipart holding `message`, where its root part ends.
+fn decode_bodies<'x>(message: &mut Message<'x>, raw: &'x [u8], around: &[u8]) -> Option<()> {
+    // The boundary each part ends at: its multipart's, as mail-parser
+    // decodes it, or for the root the one around the message.
+    let mut boundaries: Vec<Option<String>> = vec![None; message.parts.len()];
+    for part in &message.parts {
+        if let PartType::Multipart(children) = &part.body {
+            let boundary = part.content_type().and_then(|ct| ct.attribute("boundary"));
+            for &child in children {
+                *boundaries.get_mut(child as usize)? = boundary.map(str::to_string);
+            }
+        }
+    }
+    for (index, part) in message.parts.iter_mut().enumerate() {
         if part.is_encoding_problem {
             return None;
         }
+        let boundary = match &boundaries[index] {
+            Some(boundary) => boundary.as_bytes(),
+            None if index == 0 => around,
+            None => return None,
+        };
         let encoding = transfer_encoding(&part.headers, raw);
+        let charset = part
+            .content_type()
+            .and_then(|ct| ct.attribute("charset"))
+            .and_then(|name| charset_decoder(name.as_bytes()));
         match (&mut part.body, encoding) {
-            (PartType::Message(inner), Encoding::None) => decode_bodies(inner, raw)?,
+            (PartType::Message(inner), Encoding::None) => decode_bodies(inner, raw, boundary)?,
             // mail-parser ignores a multipart's transfer encoding too.
             (_, Encoding::None) | (PartType::Multipart(_), _) => {}
             (PartType::Message(_), _) => return None,
@@ -67,27 +93,44 @@ fn decode_bodies<'x>(message: &mut Message<'x>, raw: &'x [u8]) -> Option<()> {
                 *bytes = Cow::Owned(decode_base64(bytes)?);
                 part.encoding = Encoding::Base64;
             }
-            (body, _) => {
-                let bytes = raw.get(part.offset_header as usize..part.offset_end as usize)?;
-                let mut alone = MessageParser::default().parse(bytes)?;
-                if alone.parts.len() != 1 || alone.parts[0].is_encoding_problem {
+            // Small parts, and where charsets live: decoded by mail-parser's
+            // own functions, from where the body starts to its boundary.
+            (body, encoding) => {
+                let mut stream = MessageStream::new(raw.get(part.offset_body as usize..)?);
+                let (end, decoded) = if encoding == Encoding::Base64 {
+                    stream.decode_base64_mime(boundary)
+                } else {
+                    stream.decode_quoted_printable_mime(boundary)
+                };
+                if end == usize::MAX {
                     return None;
                 }
-                let decoded = alone.parts.swap_remove(0);
-                match (body, decoded.body) {
-                    (PartType::Text(text), PartType::Text(new))
-                    | (PartType::Html(text), PartType::Html(new)) => *text = new,
-                    (
-                        PartType::Binary(bytes) | PartType::InlineBinary(bytes),
-                        PartType::Binary(new) | PartType::InlineBinary(new),
-                    ) => *bytes = new,
+                match body {
+                    PartType::Text(text) | PartType::Html(text) => {
+                        *text = as_text(decoded, charset);
+                    }
+                    PartType::Binary(bytes) | PartType::InlineBinary(bytes) => *bytes = decoded,
                     _ => return None,
                 }
-                part.encoding = decoded.encoding;
+                part.encoding = encoding;
             }
         }
     }
     Some(())
+}
+
+/// Decoded bytes as text, the way mail-parser turns a text part's bytes
+/// into text: by the part's charset if it names one it knows, else as
+/// UTF-8 with bad sequences replaced.
+fn as_text<'x>(bytes: Cow<'x, [u8]>, charset: Option<DecoderFnc>) -> Cow<'x, str> {
+    match (bytes, charset) {
+        (Cow::Owned(bytes), Some(decode)) => decode(&bytes).into(),
+        (Cow::Owned(bytes), None) => String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+            .into(),
+        (Cow::Borrowed(bytes), Some(decode)) => decode(bytes).into(),
+        (Cow::Borrowed(bytes), None) => String::from_utf8_lossy(bytes),
+    }
 }
 
 /// The transfer encoding a part declares, read as mail-parser reads it
@@ -203,6 +246,29 @@ mod tests {
     }
 
     #[test]
+    fn an_attached_message_has_its_own_attachment_decoded_too() {
+        let inner = String::from_utf8(pdf_mail("JVBERi0xLjQK")).expect("ascii");
+        let raw = format!(
+            "From: rep@seller.example\r\nSubject: Fwd: PO\r\n\
+             Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n--outer\r\n\
+             Content-Type: text/plain\r\n\r\nSee below.\r\n--outer\r\n\
+             Content-Type: message/rfc822\r\n\r\n{inner}\r\n--outer--\r\n"
+        );
+        let message = read_undecoded(raw.as_bytes()).expect("read without falling back");
+        let attached = message
+            .attachments()
+            .find_map(|part| match &part.body {
+                PartType::Message(inner) => Some(inner),
+                _ => None,
+            })
+            .expect("the attached message");
+        let pdf = attached.attachments().next().expect("its PDF");
+        assert_eq!(pdf.contents(), b"%PDF-1.4\n");
+        let (ours, theirs) = both(raw.as_bytes());
+        assert_eq!(ours, theirs);
+    }
+
+    #[test]
     fn base64_mail_parser_reads_its_own_way_falls_back_to_it() {
         for body in ["QUJD\r\nQQ", "QQ==QUJD", "QU JD", "QUJD\x0c", "QUJD -- not base64"] {
             let raw = pdf_mail(body);
@@ -261,10 +327,13 @@ mod tests {
                     "Content-Type: text/{subtype}; charset={charset}\r\n\
                      Content-Transfer-Encoding: {encoding}\r\n\r\n{body}"
                 )),
-            (encoding, "[A-Za-z0-9+/= \r\n]{0,80}").prop_map(|(encoding, body)| format!(
-                "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n\
-                 From: a@b.example\r\nSubject: inner\r\n\r\n{body}"
-            )),
+            // An attached message, itself encoded or with an encoded body.
+            (encoding.clone(), encoding, "[A-Za-z0-9+/= \r\n]{0,80}").prop_map(
+                |(encoding, inner, body)| format!(
+                    "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n\
+                     From: a@b.example\r\nSubject: inner\r\nContent-Transfer-Encoding: {inner}\r\n\r\n{body}"
+                )
+            ),
         ]
     }
 
