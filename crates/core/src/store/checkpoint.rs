@@ -127,6 +127,16 @@ mod tests {
             .expect("open")
     }
 
+    /// A store in `dir` whose WAL holds one small write.
+    fn open_with_a_row(dir: &tempfile::TempDir) -> Store {
+        let store = open(dir);
+        store
+            .conn()
+            .execute_batch("CREATE TABLE scratch (n INTEGER); INSERT INTO scratch VALUES (1)")
+            .expect("write");
+        store
+    }
+
     #[test]
     fn a_long_wal_is_copied_into_the_database_by_the_checkpointing_thread() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -157,11 +167,7 @@ mod tests {
     #[test]
     fn a_short_wal_is_checkpointed_when_asked() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = open(&dir);
-        store
-            .conn()
-            .execute_batch("CREATE TABLE scratch (n INTEGER); INSERT INTO scratch VALUES (1)")
-            .expect("write");
+        let store = open_with_a_row(&dir);
         assert_eq!(store.checkpointer.done(), 0, "a few pages are below the threshold");
         store.checkpoint_soon();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -174,11 +180,7 @@ mod tests {
     #[test]
     fn closing_the_store_removes_the_wal_as_the_last_connection() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = open(&dir);
-        store
-            .conn()
-            .execute_batch("CREATE TABLE scratch (n INTEGER); INSERT INTO scratch VALUES (1)")
-            .expect("write");
+        let store = open_with_a_row(&dir);
         assert!(dir.path().join("d.db-wal").exists(), "a write in WAL mode makes a WAL");
         drop(store);
         assert!(!dir.path().join("d.db-wal").exists(), "the WAL outlived the store");
