@@ -309,9 +309,11 @@ fn read_one(
     message: &RawMessage,
     options: &ReadOptions,
 ) -> Result<(Read, SealedBlob)> {
-    let document = dealthread_mail::read_message(&message.bytes, options);
+    // The raw MIME's digest, its address in the raw store, is computed as the
+    // message is read, alongside its attachments' (two at a time).
+    let (document, raw_sha256) = dealthread_mail::read_message_digested(&message.bytes, options);
     let json = document.as_ref().ok().map(messages::document_json).transpose()?;
-    let blob = sealer.seal(BlobKind::Message, &message.bytes)?;
+    let blob = sealer.seal_digested(BlobKind::Message, &message.bytes, hex::encode(raw_sha256))?;
     Ok((Read { document, json, raw_sha256: blob.sha256.clone() }, blob))
 }
 

@@ -340,7 +340,17 @@ impl Sealer {
 
     /// Compresses and encrypts `bytes`; pure, so batches seal on every core.
     pub fn seal(&self, kind: BlobKind, bytes: &[u8]) -> Result<SealedBlob> {
-        let sha256 = hex::encode(Sha256::digest(bytes));
+        self.seal_digested(kind, bytes, hex::encode(Sha256::digest(bytes)))
+    }
+
+    /// [`Sealer::seal`] for a caller that has hashed `bytes` already: `sha256`
+    /// must be their hex SHA-256, the blob's address.
+    pub fn seal_digested(
+        &self,
+        kind: BlobKind,
+        bytes: &[u8],
+        sha256: String,
+    ) -> Result<SealedBlob> {
         let sealed = self.seal_bytes(&sha256, bytes)?;
         Ok(SealedBlob { kind, sha256, sealed })
     }

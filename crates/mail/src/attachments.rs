@@ -7,7 +7,6 @@
 //! attachment a rep must be warned about before opening.
 
 use mail_parser::{MessagePart, MimeHeaders};
-use sha2::{Digest, Sha256};
 
 use crate::document::Attachment;
 
@@ -34,7 +33,12 @@ const EXECUTABLE_TYPES: &[&str] = &[
     "application/x-shellscript",
 ];
 
-pub(crate) fn describe(part: &MessagePart<'_>, content_type: String) -> Attachment {
+/// Describes an attachment whose contents' SHA-256 is `sha256`.
+pub(crate) fn describe(
+    part: &MessagePart<'_>,
+    content_type: String,
+    sha256: &[u8; 32],
+) -> Attachment {
     let contents = part.contents();
     let filename = part.attachment_name().map(str::to_string);
     let sniffed_type = sniff(contents);
@@ -43,7 +47,7 @@ pub(crate) fn describe(part: &MessagePart<'_>, content_type: String) -> Attachme
         filename,
         content_type,
         size: contents.len() as u64,
-        sha256: hex::encode(Sha256::digest(contents)),
+        sha256: hex::encode(sha256),
         content_id: part.content_id().map(|id| id.trim_matches(['<', '>']).to_string()),
         disposition: part.content_disposition().map(|cd| cd.ctype().to_ascii_lowercase()),
         sniffed_type,

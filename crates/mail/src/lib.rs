@@ -15,6 +15,7 @@
 pub mod attachments;
 pub mod auth;
 pub mod classify;
+pub mod digest;
 pub mod document;
 pub mod error;
 pub mod forward;
@@ -47,6 +48,17 @@ pub struct ReadOptions {
 /// `parse_warnings` say what was wrong.
 pub fn read_message(raw: &[u8], options: &ReadOptions) -> Result<Document> {
     Ok(understand(parse::parse(raw)?, options))
+}
+
+/// Like [`read_message`], also returning the SHA-256 of `raw` itself, which
+/// a store that keeps raw MIME content-addressed needs anyway: it is
+/// computed alongside the attachments' digests (see [`digest`]), and by
+/// itself when the bytes are not a message.
+pub fn read_message_digested(raw: &[u8], options: &ReadOptions) -> (Result<Document>, [u8; 32]) {
+    match parse::parse_digesting(raw) {
+        Ok((parsed, raw_sha256)) => (Ok(understand(parsed, options)), raw_sha256),
+        Err(e) => (Err(e), digest::sha256_each(&[raw])[0]),
+    }
 }
 
 /// The decoded bytes of a message's attachments, in the order of its
@@ -86,4 +98,25 @@ fn understand(parsed: parse::Parsed, options: &ReadOptions) -> Document {
             dedupe_key,
         },
     )
+}
+
+/// Every `.eml` under the repository's `tests/fixtures`, for tests that
+/// check a property of all of them.
+#[cfg(test)]
+pub(crate) fn fixture_paths() -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("fixture folder").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, found);
+            } else if path.extension().is_some_and(|x| x == "eml") {
+                found.push(path);
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+    let mut found = Vec::new();
+    walk(&root, &mut found);
+    assert!(found.len() > 100, "fixtures under {}", root.display());
+    found
 }

@@ -200,24 +200,9 @@ mod tests {
         (ours.unwrap_or_default(), theirs.unwrap_or_default())
     }
 
-    fn fixtures(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
-        for entry in std::fs::read_dir(dir).expect("fixture folder").flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                fixtures(&path, found);
-            } else if path.extension().is_some_and(|x| x == "eml") {
-                found.push(path);
-            }
-        }
-    }
-
     #[test]
     fn every_fixture_reads_as_mail_parser_alone_reads_it() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
-        let mut found = Vec::new();
-        fixtures(&root, &mut found);
-        assert!(found.len() > 100, "fixtures under {}", root.display());
-        for path in found {
+        for path in crate::fixture_paths() {
             let raw = std::fs::read(&path).expect("fixture");
             let (ours, theirs) = both(&raw);
             assert_eq!(ours, theirs, "{}", path.display());

@@ -73,11 +73,23 @@ pub fn parse_keeping_attachments(raw: &[u8]) -> Result<Parsed> {
     parse_with(raw, true)
 }
 
+/// Like [`parse`], also returning the SHA-256 of `raw`, hashed alongside
+/// the attachments.
+pub fn parse_digesting(raw: &[u8]) -> Result<(Parsed, [u8; 32])> {
+    let message = read(raw)?;
+    let mut raw_sha256 = [0; 32];
+    let parsed = from_message_digesting(raw, &message, false, Some(&mut raw_sha256))?;
+    Ok((parsed, raw_sha256))
+}
+
 fn parse_with(raw: &[u8], keep_attachments: bool) -> Result<Parsed> {
+    from_message(raw, &read(raw)?, keep_attachments)
+}
+
+fn read(raw: &[u8]) -> Result<Message<'_>> {
     check_looks_like_message(raw)?;
-    let message = crate::mime::read(raw)
-        .ok_or_else(|| MailError::NotAMessage("no header fields could be read".into()))?;
-    from_message(raw, &message, keep_attachments)
+    crate::mime::read(raw)
+        .ok_or_else(|| MailError::NotAMessage("no header fields could be read".into()))
 }
 
 /// The parts of `message`, read from `raw`.
@@ -85,6 +97,16 @@ pub(crate) fn from_message(
     raw: &[u8],
     message: &Message<'_>,
     keep_attachments: bool,
+) -> Result<Parsed> {
+    from_message_digesting(raw, message, keep_attachments, None)
+}
+
+/// [`from_message`], writing the SHA-256 of `raw` to `raw_sha256` if given.
+fn from_message_digesting(
+    raw: &[u8],
+    message: &Message<'_>,
+    keep_attachments: bool,
+    raw_sha256: Option<&mut [u8; 32]>,
 ) -> Result<Parsed> {
     if message.headers().is_empty() {
         return Err(MailError::NotAMessage("no header fields could be read".into()));
@@ -219,7 +241,18 @@ pub(crate) fn from_message(
         .filter(|&&id| Some(id as usize) != promoted)
         .filter_map(|&id| message.parts.get(id as usize))
         .collect();
-    parsed.attachments = attachment_parts.iter().map(|part| attachment(part)).collect();
+    // All of them hashed together, and the raw bytes too when asked for.
+    let mut hashed: Vec<&[u8]> = raw_sha256.is_some().then_some(raw).into_iter().collect();
+    hashed.extend(attachment_parts.iter().map(|part| part.contents()));
+    let mut digests = crate::digest::sha256_each(&hashed).into_iter();
+    if let Some(out) = raw_sha256 {
+        *out = digests.next().unwrap_or_default();
+    }
+    parsed.attachments = attachment_parts
+        .iter()
+        .zip(digests)
+        .map(|(part, digest)| attachment(part, &digest))
+        .collect();
     parsed.attachment_digests = attachment_parts
         .iter()
         .zip(&parsed.attachments)
@@ -397,17 +430,43 @@ fn clean_text(text: &str, warnings: &mut Vec<String>, what: &str) -> String {
     }
 }
 
-fn attachment(part: &MessagePart<'_>) -> Attachment {
+fn attachment(part: &MessagePart<'_>, sha256: &[u8; 32]) -> Attachment {
     let content_type = part
         .content_type()
         .map(|ct| full_type(ct.ctype(), ct.subtype()))
         .unwrap_or_else(|| "application/octet-stream".into());
-    crate::attachments::describe(part, content_type)
+    crate::attachments::describe(part, content_type, sha256)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parsing_while_digesting_reads_the_same_and_hashes_the_raw_bytes() {
+        use sha2::{Digest, Sha256};
+        for path in crate::fixture_paths() {
+            let raw = std::fs::read(&path).expect("fixture");
+            let name = path.display();
+            let Ok((parsed, raw_sha256)) = parse_digesting(&raw) else {
+                assert!(parse(&raw).is_err(), "{name}: only digesting failed");
+                continue;
+            };
+            assert_eq!(raw_sha256, <[u8; 32]>::from(Sha256::digest(&raw)), "{name}");
+            assert_eq!(
+                format!("{parsed:?}"),
+                format!("{:?}", parse(&raw).expect("parse")),
+                "{name}"
+            );
+            let bytes = parse_keeping_attachments(&raw).expect("parse").attachment_bytes;
+            for (attachment, bytes) in parsed.attachments.iter().zip(&bytes) {
+                assert_eq!(attachment.sha256, hex::encode(Sha256::digest(bytes)), "{name}");
+            }
+        }
+        let (read, digest) = crate::read_message_digested(b"\x00\x01\x02", &Default::default());
+        assert!(read.is_err(), "three binary bytes are not a message");
+        assert_eq!(digest, <[u8; 32]>::from(Sha256::digest(b"\x00\x01\x02")));
+    }
 
     #[test]
     fn rejects_empty_binary_and_headerless_input() {
