@@ -101,11 +101,16 @@ impl Runs {
     fn line(&self, name: &str, n: usize) -> String {
         let fastest = self.secs.iter().copied().fold(f64::INFINITY, f64::min);
         let slowest = self.secs.iter().copied().fold(0.0, f64::max);
+        // Each run in the order it ran, so a slow one can be matched to
+        // the round and to the tool that ran just before it.
+        let runs: Vec<String> = self.secs.iter().map(|s| format!("{s:.2}")).collect();
         format!(
-            "  {name:<18} {:>7.2} s  {:>7.0} msg/s  (runs {fastest:.2}-{slowest:.2} s)  peak {:>6.1} MB",
+            "  {name:<18} {:>7.2} s  {:>7.0} msg/s  (runs {fastest:.2}-{slowest:.2} s)  peak {:>6.1} MB\n  {:<18} runs in order: {}",
             self.median(),
             n as f64 / self.median().max(1e-9),
-            self.peak_kb as f64 / 1024.0
+            self.peak_kb as f64 / 1024.0,
+            "",
+            runs.join(", ")
         )
     }
 }
