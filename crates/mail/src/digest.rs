@@ -21,7 +21,8 @@ use sha2::{Digest, Sha256};
 pub fn sha256_each(inputs: &[&[u8]]) -> Vec<[u8; 32]> {
     #[cfg(target_arch = "x86_64")]
     if inputs.len() > 1 && shani::available() {
-        return shani::digest_all(inputs);
+        // SAFETY: the instructions are there, as just checked.
+        return unsafe { shani::digest_all(inputs) };
     }
     inputs.iter().map(|input| Sha256::digest(input).into()).collect()
 }
@@ -110,9 +111,11 @@ mod shani {
             && is_x86_feature_detected!("ssse3")
     }
 
-    /// Hashes every input, two lanes at a time. Only called once
-    /// [`available`] said the instructions are there.
-    pub(super) fn digest_all(inputs: &[&[u8]]) -> Vec<[u8; 32]> {
+    /// Hashes every input, two lanes at a time.
+    ///
+    /// # Safety
+    /// [`available`] must have said the instructions are there.
+    pub(super) unsafe fn digest_all(inputs: &[&[u8]]) -> Vec<[u8; 32]> {
         let mut jobs: Vec<Job<'_>> = inputs.iter().map(|input| Job::new(input)).collect();
         let mut queue = 0..jobs.len();
         let mut lanes: [Option<usize>; 2] = [None, None];
@@ -132,7 +135,7 @@ mod shani {
                     };
                     let bytes = job_a.pending().len().min(job_b.pending().len());
                     let (mut state_a, mut state_b) = (job_a.state, job_b.state);
-                    // SAFETY: `available` found the instructions this uses.
+                    // SAFETY: the caller made sure of the instructions.
                     unsafe {
                         compress_two(
                             &mut state_a,
@@ -362,9 +365,11 @@ mod tests {
         }
         let inputs: Vec<Vec<u8>> = (0..9).map(|i| bytes(i * 997 + 3, i as u8)).collect();
         let inputs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
-        assert_eq!(shani::digest_all(&inputs), one_by_one(&inputs));
-        assert_eq!(shani::digest_all(&inputs[..1]), one_by_one(&inputs[..1]));
-        assert_eq!(shani::digest_all(&[]), Vec::<[u8; 32]>::new());
+        // SAFETY: the instructions are there, as just checked.
+        let digest_all = |inputs: &[&[u8]]| unsafe { shani::digest_all(inputs) };
+        assert_eq!(digest_all(&inputs), one_by_one(&inputs));
+        assert_eq!(digest_all(&inputs[..1]), one_by_one(&inputs[..1]));
+        assert_eq!(digest_all(&[]), Vec::<[u8; 32]>::new());
     }
 
     proptest! {
