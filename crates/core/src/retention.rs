@@ -87,7 +87,7 @@ pub fn purge_raw(store: &mut Store, days: Option<i64>, now: i64) -> Result<Purge
 /// Sealed blobs for the attachments of a message that have none yet, taken
 /// out of its raw MIME.
 fn attachment_blobs(store: &Store, message_id: i64) -> Result<Vec<SealedBlob>> {
-    let recorded: Vec<(i64, String)> = store
+    let recorded: Vec<(u32, String)> = store
         .conn()
         .prepare_cached(
             "SELECT position, sha256 FROM attachments
@@ -105,18 +105,13 @@ fn attachment_blobs(store: &Store, message_id: i64) -> Result<Vec<SealedBlob>> {
         return Ok(Vec::new());
     }
     let all = attachments::from_raw(store, message_id)?;
+    let sealer = store.raw().sealer();
     let mut blobs = Vec::with_capacity(missing.len());
     for (position, sha256) in missing {
-        let bytes = usize::try_from(position).ok().and_then(|p| all.get(p)).ok_or_else(|| {
-            CoreError::Corrupt(format!("attachment {position} is not in the raw message"))
-        })?;
-        let blob = store.raw().seal(BlobKind::Attachment, bytes)?;
-        if blob.sha256 != sha256 {
-            return Err(CoreError::Corrupt(format!(
-                "attachment {position}: the raw message holds different bytes than were recorded"
-            )));
-        }
-        blobs.push(blob);
+        let bytes =
+            attachments::recorded_in(&all, position, &sha256).map_err(CoreError::Corrupt)?;
+        // Checked against `sha256` just now, so not hashed again to seal.
+        blobs.push(sealer.seal_digested(BlobKind::Attachment, bytes, sha256)?);
     }
     Ok(blobs)
 }

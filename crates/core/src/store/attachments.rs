@@ -127,17 +127,28 @@ fn kept_bytes(
         Some(all) => all,
         None => raw.insert(from_raw(store, message_id)?),
     };
-    let name = || format!("message {message_id}, attachment {position}");
+    let bytes = recorded_in(all, position, sha256)
+        .map_err(|why| CoreError::Corrupt(format!("message {message_id}, {why}")))?;
+    Ok(bytes.to_vec())
+}
+
+/// Attachment `position` among `all` (a message's attachments taken out
+/// of its raw MIME), if those are still the bytes recorded as `sha256`;
+/// else why not.
+pub fn recorded_in<'a>(
+    all: &'a [Vec<u8>],
+    position: u32,
+    sha256: &str,
+) -> std::result::Result<&'a [u8], String> {
     let bytes = all
         .get(position as usize)
-        .ok_or_else(|| CoreError::Corrupt(format!("{}: not in the raw message", name())))?;
+        .ok_or_else(|| format!("attachment {position}: not in the raw message"))?;
     if hex::encode(Sha256::digest(bytes)) != sha256 {
-        return Err(CoreError::Corrupt(format!(
-            "{}: the raw message holds different bytes than were recorded",
-            name()
-        )));
+        return Err(format!(
+            "attachment {position}: the raw message holds different bytes than were recorded"
+        ));
     }
-    Ok(bytes.clone())
+    Ok(bytes)
 }
 
 /// Every attachment's bytes, in order, taken out of a message's raw MIME.
