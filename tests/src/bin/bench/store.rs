@@ -128,7 +128,8 @@ fn import_round(cli: &Path, n: usize, rounds: usize) -> Result<(), String> {
         generated.bytes as f64 / 1e6
     );
     let db = dir.path().join("dealthread.db");
-    let stored_files = ["dealthread.db", "dealthread.db-wal", "dealthread.raw.db"];
+    let stored_files =
+        ["dealthread.db", "dealthread.db-wal", "dealthread.raw.db", "dealthread.raw.packs"];
     let config = dir.path().join("notmuch-config");
     std::fs::write(
         &config,
