@@ -192,16 +192,16 @@ impl RawStore {
                 reason: "is not Dealthread's raw store; it was left untouched".into(),
             });
         }
-        // Blobs are appended and rarely read, so a rollback journal writes
-        // each byte once (WAL would write it twice); FULL makes a commit
-        // durable when it returns; incremental vacuum lets retention give
-        // the space back.
-        // Large pages: a blob is a page or a few, written in a handful of
-        // system calls instead of one per 4 KiB.
+        // The file holds only where each blob lies (and the blobs of stores
+        // from before the packs, written with 64 KiB pages): small pages
+        // and a WAL write a batch's few index pages once, with one sync,
+        // where a rollback journal synced the journal, then the file, and
+        // truncated it. FULL makes a commit durable when it returns;
+        // incremental vacuum lets retention give the space back.
         conn.execute_batch(&format!(
-            "PRAGMA page_size = 65536;
+            "PRAGMA page_size = 4096;
              PRAGMA auto_vacuum = INCREMENTAL;
-             PRAGMA journal_mode = TRUNCATE;
+             PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
              PRAGMA application_id = {RAW_APPLICATION_ID};
              {BLOBS_TABLE}"

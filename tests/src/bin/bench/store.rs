@@ -144,7 +144,13 @@ fn import_round(cli: &Path, n: usize, rounds: usize) -> Result<(), String> {
     let mut stored = 0;
     for round in 0..rounds {
         // Each run starts from nothing: no database of its own from before.
-        for name in stored_files.iter().chain(&["dealthread.db-shm", "dealthread.raw.db-journal"]) {
+        let scratch = [
+            "dealthread.db-shm",
+            "dealthread.raw.db-journal",
+            "dealthread.raw.db-wal",
+            "dealthread.raw.db-shm",
+        ];
+        for name in stored_files.iter().chain(&scratch) {
             remove(&dir.path().join(name))?;
         }
         remove(&mail.join(".notmuch"))?;
